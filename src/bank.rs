@@ -1,0 +1,52 @@
+//! Transfers between accounts: the invariant lesson of lab 05.
+//!
+//! A transfer moves money from one cell to another. The total of all cells
+//! is an invariant — *if* each transfer is one step for everyone else.
+//! [`transfer_unlocked`] does it as four separate atomic steps and another
+//! worker's transfer can interleave, so money appears or vanishes;
+//! [`transfer_locked`] does the same four steps under the array's lock.
+//! Like [`crate::counting`], these functions run unchanged under loom.
+
+use crate::cells::{Cells, OutOfBounds};
+use crate::lock::{LockError, RawLock};
+
+/// Why a transfer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    /// An account number past the end.
+    #[error(transparent)]
+    OutOfBounds(#[from] OutOfBounds),
+    /// The lock failed (or its previous holder died).
+    #[error(transparent)]
+    Lock(#[from] LockError<()>),
+}
+
+/// Moves `amount` from `from` to `to` with four separate atomic steps.
+/// Another transfer can run between them: the total is not kept.
+pub fn transfer_unlocked<L: RawLock>(
+    accounts: &Cells<'_, i64, L>,
+    from: usize,
+    to: usize,
+    amount: i64,
+) -> Result<(), TransferError> {
+    let source = accounts.load(from)?;
+    let target = accounts.load(to)?;
+    accounts.store(from, source - amount)?;
+    accounts.store(to, target + amount)?;
+    Ok(())
+}
+
+/// The same four steps under the lock: the total is kept.
+pub fn transfer_locked<L: RawLock>(
+    accounts: &Cells<'_, i64, L>,
+    from: usize,
+    to: usize,
+    amount: i64,
+) -> Result<(), TransferError> {
+    let guard = accounts.lock().map_err(LockError::discard_guard)?;
+    let source = guard.get(from)?;
+    let target = guard.get(to)?;
+    guard.set(from, source - amount)?;
+    guard.set(to, target + amount)?;
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! The operations on shared cells, separate from where the cells live.
+//!
+//! A [`Cells`] is a lock plus a slice of atomic cells. In a real run both sit
+//! in a shared memory segment (see [`crate::SharedValue`] and
+//! [`crate::SharedArray`], which hand out a `Cells` view of their mapping);
+//! under loom they are ordinary heap objects built from [`crate::sync`]'s
+//! model-checked types. Either way the code below is the code that runs, so
+//! what loom proves about it holds across processes.
+//!
+//! Which operations are atomic:
+//!
+//! | operation | atomic? | ordering |
+//! |---|---|---|
+//! | [`Cells::load`] | yes, alone | Acquire |
+//! | [`Cells::store`] | yes, alone | Release |
+//! | `store(i, load(i) + 1)` | **no**: two atomic steps, another writer can come between them | — |
+//! | [`Cells::fetch_add`] | yes, one read-modify-write | AcqRel |
+//! | anything done through a [`CellsGuard`] | yes, as a whole, against other lock users | the lock's Acquire/Release |
+
+use std::time::Duration;
+
+use crate::element::{Element, Integer};
+use crate::lock::{Acquired, FutexLock, LockError, RawLock};
+use crate::sync::{Deadline, Ordering};
+
+/// An index past the end of an array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("index {index} is out of bounds for an array of {len} elements")]
+pub struct OutOfBounds {
+    /// The index asked for.
+    pub index: usize,
+    /// The array's length.
+    pub len: usize,
+}
+
+/// A lock and the atomic cells it protects.
+///
+/// ```
+/// use shmlab::cells::Cells;
+/// use shmlab::element::Element;
+/// use shmlab::lock::FutexLock;
+///
+/// let lock = FutexLock::new();
+/// let storage = [i64::new_cell(0), i64::new_cell(10)];
+/// let cells = Cells::<i64>::new(&lock, &storage);
+/// cells.fetch_add(0, 5).unwrap();
+/// {
+///     let guard = cells.lock().unwrap();
+///     // Move 3 from cell 1 to cell 0 as one step for other lock users.
+///     guard.set(1, guard.get(1).unwrap() - 3).unwrap();
+///     guard.set(0, guard.get(0).unwrap() + 3).unwrap();
+/// }
+/// assert_eq!((cells.load(0).unwrap(), cells.load(1).unwrap()), (8, 7));
+/// assert!(cells.load(2).is_err()); // out of bounds is an error, not a panic
+/// ```
+#[derive(Debug)]
+pub struct Cells<'a, T: Element, L: RawLock = FutexLock> {
+    lock: &'a L,
+    cells: &'a [T::Atomic],
+}
+
+impl<T: Element, L: RawLock> Clone for Cells<'_, T, L> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T: Element, L: RawLock> Copy for Cells<'_, T, L> {}
+
+impl<'a, T: Element, L: RawLock> Cells<'a, T, L> {
+    /// A view of `cells` protected by `lock`.
+    pub fn new(lock: &'a L, cells: &'a [T::Atomic]) -> Self {
+        Cells { lock, cells }
+    }
+
+    /// The number of cells.
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// Whether there are no cells.
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    /// The lock.
+    pub fn raw_lock(&self) -> &'a L {
+        self.lock
+    }
+
+    fn cell(&self, index: usize) -> Result<&'a T::Atomic, OutOfBounds> {
+        self.cells.get(index).ok_or(OutOfBounds {
+            index,
+            len: self.cells.len(),
+        })
+    }
+
+    /// Atomically reads cell `index`.
+    pub fn load(&self, index: usize) -> Result<T, OutOfBounds> {
+        Ok(T::load(self.cell(index)?, Ordering::Acquire))
+    }
+
+    /// Atomically writes cell `index`. A `load` followed by a `store` is
+    /// *not* atomic as a whole: that is the lost-update race.
+    pub fn store(&self, index: usize, value: T) -> Result<(), OutOfBounds> {
+        T::store(self.cell(index)?, value, Ordering::Release);
+        Ok(())
+    }
+
+    /// Atomically adds `delta` to cell `index` and returns the old value.
+    pub fn fetch_add(&self, index: usize, delta: T) -> Result<T, OutOfBounds>
+    where
+        T: Integer,
+    {
+        Ok(T::fetch_add(self.cell(index)?, delta, Ordering::AcqRel))
+    }
+
+    fn acquire(
+        &self,
+        deadline: Deadline,
+        timeout: Option<Duration>,
+    ) -> Result<CellsGuard<'a, T, L>, LockError<CellsGuard<'a, T, L>>> {
+        match self.lock.lock_until(deadline) {
+            Ok(Acquired::Clean) => Ok(CellsGuard { cells: *self }),
+            Ok(Acquired::OwnerDied) => Err(LockError::OwnerDied(CellsGuard { cells: *self })),
+            Err(e) => Err(LockError::from_raw(e, timeout)),
+        }
+    }
+
+    /// Waits for the lock. While the guard lives, no other lock user (thread
+    /// or process) runs, so several reads and writes through it act as one
+    /// step. If the previous holder died holding the lock, the guard comes in
+    /// [`LockError::OwnerDied`].
+    pub fn lock(&self) -> Result<CellsGuard<'a, T, L>, LockError<CellsGuard<'a, T, L>>> {
+        self.acquire(Deadline::never(), None)
+    }
+
+    /// Like [`Cells::lock`], but gives up with [`LockError::Timeout`] after
+    /// `timeout`.
+    pub fn try_lock_for(
+        &self,
+        timeout: Duration,
+    ) -> Result<CellsGuard<'a, T, L>, LockError<CellsGuard<'a, T, L>>> {
+        self.acquire(Deadline::after(timeout), Some(timeout))
+    }
+}
+
+/// Exclusive access to a [`Cells`]; unlocks when dropped.
+///
+/// Reads and writes through the guard are relaxed atomics: the lock's own
+/// acquire and release order them, so they need nothing stronger.
+#[derive(Debug)]
+pub struct CellsGuard<'a, T: Element, L: RawLock = FutexLock> {
+    cells: Cells<'a, T, L>,
+}
+
+impl<T: Element, L: RawLock> CellsGuard<'_, T, L> {
+    /// The number of cells.
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// Whether there are no cells.
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    /// Reads cell `index`.
+    pub fn get(&self, index: usize) -> Result<T, OutOfBounds> {
+        Ok(T::load(self.cells.cell(index)?, Ordering::Relaxed))
+    }
+
+    /// Writes cell `index`.
+    pub fn set(&self, index: usize, value: T) -> Result<(), OutOfBounds> {
+        T::store(self.cells.cell(index)?, value, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl<T: Element, L: RawLock> Drop for CellsGuard<'_, T, L> {
+    fn drop(&mut self) {
+        // SAFETY: a CellsGuard exists only after a successful lock_until on
+        // this lock, and is dropped once.
+        unsafe { self.cells.lock.unlock() };
+    }
+}

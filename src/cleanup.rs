@@ -1,0 +1,163 @@
+//! Nothing leaks: the segments a process owns are tracked, so that Ctrl-C
+//! (SIGINT) or SIGTERM during a lab removes them, and [`clean`] removes
+//! segments left behind by processes that were killed outright. Workers need
+//! no list: each one exits by itself as soon as its parent is gone (its
+//! control socket closes; see [`crate::process`]).
+//!
+//! A creator that is SIGKILLed cannot run any code, so its segment stays in
+//! `/dev/shm`. Every shmlab segment records its creator's pid (in its header,
+//! and in the default name `shmlab_<pid>_<random>`), so a later [`clean`]
+//! can tell a stale segment from one still in use.
+
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+
+/// Where Linux shows POSIX shared memory segments as files.
+pub const SHM_DIR: &str = "/dev/shm";
+
+static OWNED_SEGMENTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+pub(crate) fn register_segment(name: &str) {
+    OWNED_SEGMENTS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(name.to_string());
+}
+
+pub(crate) fn deregister_segment(name: &str) {
+    OWNED_SEGMENTS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .retain(|n| n != name);
+}
+
+/// Installs the Ctrl-C / SIGTERM handler (once per process; called by
+/// [`crate::entry`]). On the signal it unlinks the segments this process
+/// created and exits at once with status 130. Its workers see their control
+/// socket close and exit too.
+///
+/// The handler does not kill the workers itself: the main thread, waiting
+/// for a worker, would see it die and might report that and exit first with
+/// another status. Exiting first and letting the workers follow has no such
+/// race.
+pub(crate) fn install_interrupt_handler() {
+    // An error means a handler is already installed (by us or by the
+    // program); either way there is nothing more to do.
+    let _ = ctrlc::set_handler(|| {
+        let segments = remove_owned_segments();
+        eprintln!(
+            "\ninterrupted: removed {segments} shared memory segment(s); workers exit with this process"
+        );
+        // SAFETY: _exit ends the process at once, without running atexit
+        // handlers that could race with the main thread.
+        unsafe { libc::_exit(130) }
+    });
+}
+
+/// Unlinks every segment this process created and still owns.
+fn remove_owned_segments() -> usize {
+    let segments: Vec<String> = std::mem::take(
+        &mut *OWNED_SEGMENTS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    );
+    for name in &segments {
+        let _ = std::fs::remove_file(Path::new(SHM_DIR).join(name));
+    }
+    segments.len()
+}
+
+/// What [`clean`] did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct CleanReport {
+    /// Stale segments removed (their creator no longer runs).
+    pub removed: Vec<String>,
+    /// Segments kept because their creator is still running.
+    pub in_use: Vec<String>,
+    /// `shmlab*` files whose creator could not be determined; left alone.
+    pub unknown: Vec<String>,
+}
+
+/// The pid in a default name `shmlab_<pid>_<random>`.
+fn pid_from_name(name: &str) -> Option<u32> {
+    let rest = name
+        .strip_prefix(crate::shm::NAME_PREFIX)?
+        .strip_prefix('_')?;
+    let (pid, random) = rest.split_once('_')?;
+    if random.len() == 8 && random.bytes().all(|b| b.is_ascii_hexdigit()) {
+        pid.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Removes `shmlab` segments in `/dev/shm` whose creator process is dead.
+///
+/// The creator is read from the segment's header (or, for a segment whose
+/// header was never written, from its default name). Segments of running
+/// processes and files that are not shmlab's are left alone.
+///
+/// ```
+/// let report = shmlab::cleanup::clean().unwrap();
+/// for name in &report.removed {
+///     println!("removed stale segment {name}");
+/// }
+/// ```
+pub fn clean() -> std::io::Result<CleanReport> {
+    let mut report = CleanReport::default();
+    let entries = match std::fs::read_dir(SHM_DIR) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(report),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(crate::shm::NAME_PREFIX) {
+            continue;
+        }
+        let creator = crate::shm::read_creator_pid(&entry.path())
+            .ok()
+            .flatten()
+            .or_else(|| pid_from_name(&name));
+        match creator {
+            Some(pid) if !crate::process::pid_alive(pid) => {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => report.removed.push(name),
+                    // Someone else removed it first: fine.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Some(_) => report.in_use.push(name),
+            None => report.unknown.push(name),
+        }
+    }
+    Ok(report)
+}
+
+/// Names of the `shmlab` files in `/dev/shm` whose name shows creator `pid`
+/// (default names only). Tests use it to check that nothing leaked.
+pub fn segments_of(pid: u32) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(SHM_DIR) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| pid_from_name(name) == Some(pid))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pid_from_name;
+
+    #[test]
+    fn default_names_carry_the_creator_pid() {
+        assert_eq!(pid_from_name("shmlab_4242_0badf00d"), Some(4242));
+        assert_eq!(pid_from_name("shmlab_counter"), None);
+        assert_eq!(pid_from_name("shmlab_4242_zzzzzzzz"), None);
+        assert_eq!(pid_from_name("other_4242_0badf00d"), None);
+    }
+}

@@ -1,0 +1,66 @@
+//! Command-line pieces shared by the labs: limits that turn absurd values
+//! into clear errors before anything starts.
+
+use clap::Args;
+
+/// At most this many workers: more would only measure the scheduler, and
+/// each is a whole process.
+pub const MAX_WORKERS: usize = 256;
+
+/// Options every lab has.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// Print one JSON object instead of the human report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses a worker count: 1..=MAX_WORKERS.
+pub fn parse_workers(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number"))?;
+    match n {
+        0 => Err("at least 1 worker is needed".to_string()),
+        n if n > MAX_WORKERS => Err(format!("at most {MAX_WORKERS} workers (got {n})")),
+        n => Ok(n),
+    }
+}
+
+/// Parses a positive count no larger than `max`, for a flag named in errors.
+pub fn parse_count(s: &str, max: u64) -> Result<u64, String> {
+    let s = s.replace('_', "");
+    let n: u64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number"))?;
+    match n {
+        0 => Err("must be at least 1".to_string()),
+        n if n > max => Err(format!("at most {max} (got {n})")),
+        n => Ok(n),
+    }
+}
+
+/// The number of CPUs this process may use (at least 1).
+pub fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absurd_worker_counts_are_errors() {
+        assert!(parse_workers("0").is_err());
+        assert!(parse_workers("100000").is_err());
+        assert!(parse_workers("-1").is_err());
+        assert_eq!(parse_workers("4"), Ok(4));
+    }
+
+    #[test]
+    fn counts_accept_underscores_and_reject_zero() {
+        assert_eq!(parse_count("1_000_000", u64::MAX), Ok(1_000_000));
+        assert!(parse_count("0", 10).is_err());
+        assert!(parse_count("11", 10).is_err());
+    }
+}

@@ -1,0 +1,7 @@
+//! The experiments behind the labs. Each lab's `main` parses its options,
+//! calls one `run` here and prints the report it returns.
+
+pub mod locks;
+pub mod processes;
+pub mod race;
+pub mod tour;

@@ -1,0 +1,114 @@
+//! Lab 04: lost updates on a shared counter — racy vs atomic vs locked.
+
+use serde::Serialize;
+
+use crate::counting::{self, CountError, CountResult, Strategy};
+use crate::report::{self, Report};
+
+/// Options of lab 04.
+#[derive(Debug, Clone)]
+pub struct RaceConfig {
+    /// Worker processes.
+    pub workers: usize,
+    /// Increments per worker.
+    pub increments: u64,
+}
+
+/// The JSON of lab 04: `lab`, `ok`, `verdict`, `workers`,
+/// `increments_per_worker`, `expected`, `cpus`, and `results: [{strategy,
+/// final, lost, seconds, ops_per_s, ...}]` for `racy`, `atomic`, `locked`.
+#[derive(Debug, Serialize)]
+pub struct RaceReport {
+    /// `"lab04-race"`.
+    pub lab: &'static str,
+    /// True when `atomic` and `locked` were exact.
+    pub ok: bool,
+    /// One line.
+    pub verdict: String,
+    /// Worker processes.
+    pub workers: usize,
+    /// Increments per worker.
+    pub increments_per_worker: u64,
+    /// workers × increments.
+    pub expected: i64,
+    /// CPUs available to this process.
+    pub cpus: usize,
+    /// One row per strategy.
+    pub results: Vec<CountResult>,
+}
+
+/// Runs the three strategies one after another.
+pub fn run(config: &RaceConfig) -> Result<RaceReport, CountError> {
+    let results = [Strategy::Racy, Strategy::Atomic, Strategy::Locked]
+        .into_iter()
+        .map(|s| counting::count(s, config.workers, config.increments))
+        .collect::<Result<Vec<_>, _>>()?;
+    let expected = results[0].expected;
+    let exact_ok = results
+        .iter()
+        .filter(|r| r.strategy.is_exact())
+        .all(|r| r.lost == 0);
+    let racy = &results[0];
+    let lost_pct = 100.0 * racy.lost as f64 / expected.max(1) as f64;
+    let cpus = crate::cli::available_cpus();
+    let racy_story = if racy.lost > 0 {
+        format!(
+            "racy lost {} of {} updates ({lost_pct:.1}%): load and store are two steps, so two workers that load the same value both store value+1",
+            racy.lost, expected
+        )
+    } else if config.workers == 1 {
+        "racy lost nothing: with one worker there is nobody to race".to_string()
+    } else {
+        format!(
+            "racy lost nothing this time (a lucky schedule; {cpus} CPU(s)) — run again or raise --increments"
+        )
+    };
+    let verdict = if exact_ok {
+        format!("{racy_story}; atomic and locked were exact ({expected}).")
+    } else {
+        format!("{racy_story}; BUT an exact strategy lost updates — a bug in shmlab.")
+    };
+    Ok(RaceReport {
+        lab: "lab04-race",
+        ok: exact_ok,
+        verdict,
+        workers: config.workers,
+        increments_per_worker: config.increments,
+        expected,
+        cpus,
+        results,
+    })
+}
+
+impl Report for RaceReport {
+    fn ok(&self) -> bool {
+        self.ok
+    }
+
+    fn verdict(&self) -> &str {
+        &self.verdict
+    }
+
+    fn render(&self) -> String {
+        let mut out = format!(
+            "{} workers x {} increments on one SharedValue<i64> (expected {}), {} CPU(s)\n\n",
+            self.workers, self.increments_per_worker, self.expected, self.cpus
+        );
+        out += &format!(
+            "{:<10} {:>14} {:>12} {:>8} {:>10} {:>12}\n",
+            "strategy", "final", "lost", "lost %", "seconds", "ops/s"
+        );
+        for r in &self.results {
+            out += &format!(
+                "{:<10} {:>14} {:>12} {:>7.1}% {:>10.3} {:>12}\n",
+                r.strategy.name(),
+                r.final_value,
+                r.lost,
+                100.0 * r.lost as f64 / r.expected.max(1) as f64,
+                r.seconds,
+                report::rate(r.ops_per_s)
+            );
+        }
+        out + "\n"
+    }
+}

@@ -1,0 +1,134 @@
+//! The tour: every lab with quick defaults, one verdict each.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{locks, processes, race};
+use crate::report::Report;
+
+/// One lab's line in the tour.
+#[derive(Debug, Serialize)]
+pub struct TourStop {
+    /// The lab's binary name.
+    pub lab: &'static str,
+    /// Whether it showed what it should.
+    pub ok: bool,
+    /// Its verdict (or the error that stopped it).
+    pub verdict: String,
+    /// How long it took.
+    pub seconds: f64,
+}
+
+/// The JSON of the tour: `lab` (`"tour"`), `ok`, `verdict`,
+/// `stale_segments_removed`, `stops: [{lab, ok, verdict, seconds}]`.
+#[derive(Debug, Serialize)]
+pub struct TourReport {
+    /// `"tour"`.
+    pub lab: &'static str,
+    /// Every lab was ok.
+    pub ok: bool,
+    /// One line.
+    pub verdict: String,
+    /// Segments of dead processes removed before starting.
+    pub stale_segments_removed: Vec<String>,
+    /// One entry per lab, in lesson order.
+    pub stops: Vec<TourStop>,
+}
+
+fn stop<R: Report, E: std::fmt::Display>(
+    lab: &'static str,
+    live: bool,
+    run: impl FnOnce() -> Result<R, E>,
+) -> TourStop {
+    if live {
+        println!("== {lab} ...");
+    }
+    let started = Instant::now();
+    let (ok, verdict) = match run() {
+        Ok(report) => (report.ok(), report.verdict().to_string()),
+        Err(e) => (false, format!("error: {e}")),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    if live {
+        println!("   {}: {verdict}\n", if ok { "ok" } else { "NOT OK" });
+    }
+    TourStop {
+        lab,
+        ok,
+        verdict,
+        seconds,
+    }
+}
+
+/// Runs every lab with quick settings; prints progress when `live`.
+pub fn run(live: bool) -> TourReport {
+    let stale = crate::cleanup::clean()
+        .map(|r| r.removed)
+        .unwrap_or_default();
+    if live && !stale.is_empty() {
+        println!(
+            "removed {} stale segment(s) left by killed processes\n",
+            stale.len()
+        );
+    }
+    let stops = vec![
+        stop("lab01-processes", live, || {
+            processes::run(&processes::ProcessesConfig {
+                workers: 4,
+                runs: 20,
+            })
+        }),
+        stop("lab04-race", live, || {
+            race::run(&race::RaceConfig {
+                workers: 2,
+                increments: 10_000_000,
+            })
+        }),
+        stop("lab05-locks", live, || {
+            locks::run(&locks::LocksConfig {
+                workers: 2,
+                accounts: 8,
+                transfers: 100_000,
+                increments: 200_000,
+                timeout: Duration::from_millis(100),
+            })
+        }),
+    ];
+    let passed = stops.iter().filter(|s| s.ok).count();
+    let ok = passed == stops.len();
+    let total: f64 = stops.iter().map(|s| s.seconds).sum();
+    TourReport {
+        lab: "tour",
+        ok,
+        verdict: format!(
+            "{passed} of {} labs showed what they should, in {total:.1} s.",
+            stops.len()
+        ),
+        stale_segments_removed: stale,
+        stops,
+    }
+}
+
+impl Report for TourReport {
+    fn ok(&self) -> bool {
+        self.ok
+    }
+
+    fn verdict(&self) -> &str {
+        &self.verdict
+    }
+
+    fn render(&self) -> String {
+        let mut out = format!("{:<18} {:>4} {:>8}\n", "lab", "ok", "seconds");
+        for s in &self.stops {
+            out += &format!(
+                "{:<18} {:>4} {:>8.2}\n",
+                s.lab,
+                if s.ok { "yes" } else { "NO" },
+                s.seconds
+            );
+        }
+        out + "\n"
+    }
+}

@@ -1,0 +1,140 @@
+//! A start gate: workers wait at it until all have arrived, then run
+//! together. Without it the first worker could finish its loop before the
+//! second has even started, and no race would ever show.
+
+use std::time::Duration;
+
+use super::{Worker, WorkerError};
+use crate::shm::{SharedArray, ShmError};
+use crate::sync::{self, Deadline, Ordering};
+
+const ARRIVED: usize = 0;
+const OPEN: usize = 1;
+/// How often a sleeper re-checks its condition (a futex wake can be missed
+/// only if the word changed in between, which the loop re-reads anyway).
+const NAP: Duration = Duration::from_millis(10);
+/// How long a worker at the gate spins before it sleeps.
+const SPIN: Duration = Duration::from_millis(200);
+
+/// Why a worker did not get through the gate.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// The gate segment could not be opened.
+    #[error(transparent)]
+    Shm(#[from] ShmError),
+    /// The parent did not open the gate in time.
+    #[error("the start gate did not open within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Two `u32` cells in shared memory: how many workers arrived, and whether
+/// the gate is open.
+///
+/// ```
+/// use shmlab::process::StartGate;
+/// let gate = StartGate::create().unwrap();
+/// // Workers: StartGate::open(name)?.arrive_and_wait(timeout)?
+/// // Parent:  gate.wait_for(&mut workers, timeout)?; gate.open_now();
+/// assert_eq!(gate.arrived(), 0);
+/// ```
+#[derive(Debug)]
+pub struct StartGate {
+    cells: SharedArray<u32>,
+}
+
+impl StartGate {
+    /// Creates a closed gate.
+    pub fn create() -> Result<Self, ShmError> {
+        Ok(StartGate {
+            cells: SharedArray::create(2, 0)?,
+        })
+    }
+
+    /// Opens the gate segment another process created.
+    pub fn open(name: &str) -> Result<Self, ShmError> {
+        Ok(StartGate {
+            cells: SharedArray::open(name)?,
+        })
+    }
+
+    /// The segment name, to hand to workers.
+    pub fn name(&self) -> &str {
+        self.cells.name()
+    }
+
+    /// How many workers have arrived.
+    pub fn arrived(&self) -> u32 {
+        self.cell(ARRIVED).load(Ordering::Acquire)
+    }
+
+    fn cell(&self, index: usize) -> &sync::AtomicU32 {
+        &self.cells.segment().cells::<u32>()[index]
+    }
+
+    /// Worker side: counts this worker in, then sleeps until the gate opens.
+    pub fn arrive_and_wait(&self, timeout: Duration) -> Result<(), GateError> {
+        let arrived = self.cell(ARRIVED);
+        arrived.fetch_add(1, Ordering::AcqRel);
+        sync::futex_wake(arrived, u32::MAX);
+        let open = self.cell(OPEN);
+        let deadline = Deadline::after(timeout);
+        // Spin (yielding the CPU) for the first moments: a sleeper woken by
+        // the futex starts tens of microseconds after a spinner, long enough
+        // for a short racy loop in another worker to finish unraced. Then
+        // sleep, so a long wait costs nothing.
+        let spin_until = Deadline::after(SPIN);
+        while open.load(Ordering::Acquire) == 0 {
+            if deadline.expired() {
+                return Err(GateError::Timeout(timeout));
+            }
+            if spin_until.expired() {
+                sync::futex_wait(open, 0, Some(NAP));
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        Ok(())
+    }
+
+    /// Parent side: waits until every worker in `workers` has arrived. A
+    /// worker that dies first is reported instead of waited for.
+    pub fn wait_for<R: serde::de::DeserializeOwned>(
+        &self,
+        workers: &mut [Worker<R>],
+        timeout: Duration,
+    ) -> Result<(), WorkerError> {
+        let arrived = self.cell(ARRIVED);
+        let deadline = Deadline::after(timeout);
+        loop {
+            let now = arrived.load(Ordering::Acquire);
+            if now as usize >= workers.len() {
+                return Ok(());
+            }
+            if let Some(dead) = workers.iter_mut().position(|w| w.has_exited()) {
+                let pid = workers[dead].pid();
+                // Joining a finished worker returns at once and says why.
+                return match workers[dead].join_timeout(Duration::ZERO) {
+                    Err(e) => Err(e),
+                    Ok(_) => Err(WorkerError::Exited { pid, code: 0 }),
+                };
+            }
+            if deadline.expired() {
+                return Err(WorkerError::Timeout {
+                    pid: workers.first().map_or(0, |w| w.pid()),
+                    waited: timeout,
+                });
+            }
+            sync::futex_wait(arrived, now, Some(NAP));
+        }
+    }
+
+    /// Opens the gate and wakes every waiting worker. Returns the time it
+    /// opened, in [`super::monotonic_ns`] nanoseconds.
+    pub fn open_now(&self) -> u64 {
+        let at = super::monotonic_ns();
+        let open = self.cell(OPEN);
+        open.store(1, Ordering::Release);
+        sync::futex_wake(open, u32::MAX);
+        at
+    }
+}

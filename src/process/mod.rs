@@ -1,0 +1,159 @@
+//! Worker processes: the "spawn" start method of Python's `multiprocessing`.
+//!
+//! A worker is this same executable started again with an environment
+//! variable naming its task. The program's `main` begins with
+//! [`crate::entry()`]: in a worker that call runs the task and exits, in the
+//! parent it returns at once. Tasks are plain functions registered with
+//! [`task!`](crate::task); arguments and results cross the process boundary
+//! as JSON over a Unix socket that is the worker's standard input.
+//!
+//! ```
+//! use shmlab::process;
+//!
+//! fn greet(name: String) -> String {
+//!     format!("hello {name} from pid {}", std::process::id())
+//! }
+//! shmlab::task!(greet);
+//!
+//! fn main() {
+//!     shmlab::entry();
+//!     let worker = process::spawn(greet, &"lab".to_string()).unwrap();
+//!     let pid = worker.pid();
+//!     assert_eq!(worker.join().unwrap(), format!("hello lab from pid {pid}"));
+//! }
+//! ```
+//!
+//! # Faults
+//!
+//! A task that panics, a worker killed by a signal, a worker that exits
+//! without answering: each is a [`WorkerError`] naming what happened (the
+//! panic message, the signal), never a hang. If the parent dies, its
+//! workers notice that their socket closed and exit; a dropped [`Worker`]
+//! is killed and reaped.
+//!
+//! # Workers in integration tests
+//!
+//! libtest's generated `main` does not call [`crate::entry()`], so a test
+//! binary that starts workers uses `harness = false` and a `main` of its own
+//! (shmlab's tests use libtest-mimic, which keeps the usual test output):
+//!
+//! ```toml
+//! [[test]]
+//! name = "workers"
+//! harness = false
+//! ```
+//!
+//! ```ignore
+//! fn main() {
+//!     shmlab::entry(); // workers become their task here
+//!     let args = libtest_mimic::Arguments::from_args();
+//!     libtest_mimic::run(&args, tests()).exit();
+//! }
+//! ```
+
+mod gate;
+mod task;
+mod worker;
+
+pub use gate::{GateError, StartGate};
+pub use task::{TASKS, TaskEntry, run_task};
+pub use worker::{Exited, Worker, WorkerError, entry, spawn};
+
+/// The environment variable that makes a process a worker; its value names
+/// the task.
+pub const TASK_ENV: &str = "SHMLAB_WORKER_TASK";
+
+/// Whether process `pid` exists and is not a zombie.
+///
+/// A zombie (exited or killed, not yet reaped by its parent) is dead for
+/// every purpose that matters here: it will never release a lock.
+pub fn pid_alive(pid: u32) -> bool {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let exists = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    if !exists {
+        return false;
+    }
+    // /proc/<pid>/stat: "pid (comm) S ...": the state follows the last ')'.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next()),
+            Some('Z') | Some('X')
+        ),
+        // Gone between the two checks.
+        Err(_) => false,
+    }
+}
+
+/// The CPUs this process may run on (from `sched_getaffinity`).
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data (all-zero is an empty set);
+    // sched_getaffinity writes at most size_of::<cpu_set_t>() bytes into it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+            .collect()
+    }
+}
+
+/// Pins the calling thread to the `index`-th allowed CPU (round robin).
+///
+/// Labs pin worker `i` to CPU `i`, so that two workers really run at the same
+/// time: left alone, the scheduler may queue both on one CPU and run them
+/// one after the other, and a short race never shows. Returns the CPU, or
+/// `None` if pinning is not possible here.
+pub fn pin_to_cpu(index: usize) -> Option<usize> {
+    let cpus = allowed_cpus();
+    let cpu = *cpus.get(index % cpus.len().max(1))?;
+    // SAFETY: as above; the set holds one valid CPU number below CPU_SETSIZE.
+    let ok = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    };
+    ok.then_some(cpu)
+}
+
+/// Nanoseconds on the system-wide monotonic clock: comparable between
+/// processes on the same machine (unlike `Instant`, whose value is opaque).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = std::mem::MaybeUninit::<libc::timespec>::uninit();
+    // SAFETY: clock_gettime fills the whole timespec; CLOCK_MONOTONIC always
+    // exists on Linux, so it cannot fail.
+    let ts = unsafe {
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, ts.as_mut_ptr());
+        ts.assume_init()
+    };
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000) + ts.tv_nsec as u64
+}
+
+/// The usual name of a signal number, e.g. `SIGKILL` for 9.
+pub fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        _ => return format!("signal {signal}"),
+    };
+    name.to_string()
+}

@@ -1,0 +1,82 @@
+//! Lab reports: a human text ending in a one-line verdict, or with `--json`
+//! one JSON object whose keys are documented on each report type.
+
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+/// What every lab report provides. Its JSON form always has the keys `lab`,
+/// `ok` and `verdict`.
+pub trait Report: Serialize {
+    /// Whether the lab showed what it should (exact counts were exact, ...).
+    fn ok(&self) -> bool;
+    /// One line: what happened and why.
+    fn verdict(&self) -> &str;
+    /// The human-readable body, without the verdict.
+    fn render(&self) -> String;
+}
+
+/// Prints `report` (as JSON if `json`) and returns the exit code: success if
+/// the report is ok.
+pub fn emit<R: Report>(report: &R, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{}", report.render());
+        println!("verdict: {}", report.verdict());
+    }
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Formats a rate such as `12.3 M/s`.
+pub fn rate(per_second: f64) -> String {
+    if per_second >= 1e9 {
+        format!("{:.2} G/s", per_second / 1e9)
+    } else if per_second >= 1e6 {
+        format!("{:.1} M/s", per_second / 1e6)
+    } else if per_second >= 1e3 {
+        format!("{:.1} k/s", per_second / 1e3)
+    } else {
+        format!("{per_second:.0} /s")
+    }
+}
+
+/// The median of `values` (0 when empty).
+pub fn median(values: &[f64]) -> f64 {
+    percentile(values, 0.5)
+}
+
+/// The `q`-quantile (0.0..=1.0, nearest rank) of `values` (0 when empty).
+pub fn percentile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((sorted.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize;
+    sorted[rank]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_percentiles() {
+        assert_eq!(median(&[]), 0.0);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0, 5.0], 1.0), 5.0);
+        assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.0), 1.0);
+    }
+
+    #[test]
+    fn rates_pick_a_unit() {
+        assert_eq!(rate(2.5e9), "2.50 G/s");
+        assert_eq!(rate(12.34e6), "12.3 M/s");
+        assert_eq!(rate(999.0), "999 /s");
+    }
+}

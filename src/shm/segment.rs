@@ -1,0 +1,537 @@
+//! Named POSIX shared memory segments with a validated header.
+//!
+//! Layout of every shmlab segment (offsets in bytes):
+//!
+//! ```text
+//! 0    header: magic, version, kind, element type, lock kind, element count,
+//!      creator pid, total size, ready flag      (64 bytes, all atomics)
+//! 64   the lock (FutexLock: 4 bytes; OsMutex: 40 bytes)   (64 bytes)
+//! 128  the cells: `len` atomic elements
+//! ```
+//!
+//! The creator writes the header and the cells, then sets `ready` with
+//! Release; an opener reads `ready` with Acquire before it trusts anything
+//! else. Offsets, never pointers, are stored: each process maps the segment
+//! at a different address.
+
+use std::io;
+use std::marker::PhantomData;
+use std::mem::size_of;
+use std::time::Duration;
+
+use shared_memory::{Shmem, ShmemConf, ShmemError};
+
+use super::ShmError;
+use crate::element::{Element, ElementType};
+use crate::lock::{LockKind, RawLock};
+use crate::sync::{AtomicU32, AtomicU64, Deadline, Ordering};
+
+/// "SHMLAB" and two version-independent bytes, read as a little-endian u64.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMLAB\x00\x01");
+/// The header layout version; bump when the layout changes.
+pub const LAYOUT_VERSION: u32 = 1;
+/// Every segment name starts with this, so `clean` and `ls /dev/shm` find them.
+pub const NAME_PREFIX: &str = "shmlab";
+/// Where the lock sits.
+pub const LOCK_OFFSET: usize = 64;
+/// Where the cells start.
+pub const DATA_OFFSET: usize = 128;
+/// The longest name accepted (the kernel allows 255 bytes in /dev/shm).
+pub const MAX_NAME_LEN: usize = 200;
+/// How long `open` waits for a creator that has not finished initialising.
+pub const OPEN_WAIT: Duration = Duration::from_millis(500);
+const READY: u32 = 1;
+
+/// What a segment holds: one value or an array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum ObjectKind {
+    /// A [`crate::SharedValue`].
+    Value = 1,
+    /// A [`crate::SharedArray`].
+    Array = 2,
+}
+
+impl ObjectKind {
+    fn from_tag(tag: u32) -> Option<Self> {
+        match tag {
+            1 => Some(ObjectKind::Value),
+            2 => Some(ObjectKind::Array),
+            _ => None,
+        }
+    }
+
+    /// `"value"` or `"array"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectKind::Value => "value",
+            ObjectKind::Array => "array",
+        }
+    }
+}
+
+/// The header at offset 0. Every field is atomic: another process may write
+/// the segment at any time, and a racing plain read would be undefined
+/// behaviour, while a racing atomic read is only a wrong value that the
+/// validation below rejects.
+#[repr(C)]
+pub(crate) struct Header {
+    magic: AtomicU64,
+    version: AtomicU32,
+    kind: AtomicU32,
+    element: AtomicU32,
+    lock: AtomicU32,
+    len: AtomicU64,
+    creator_pid: AtomicU32,
+    ready: AtomicU32,
+    total_size: AtomicU64,
+}
+
+const _: () = assert!(size_of::<Header>() <= LOCK_OFFSET);
+// `read_creator_pid` reads the pid at this offset straight from the file.
+const _: () = assert!(std::mem::offset_of!(Header, creator_pid) == 32);
+
+/// The expected contents of a segment, checked on open.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Spec {
+    pub kind: ObjectKind,
+    pub element: ElementType,
+    pub lock: LockKind,
+}
+
+impl Spec {
+    pub fn of<T: Element, L: RawLock>(kind: ObjectKind) -> Self {
+        Spec {
+            kind,
+            element: T::TYPE,
+            lock: L::KIND,
+        }
+    }
+}
+
+/// What the header of a segment says about it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SegmentInfo {
+    /// The name (a file of that name is in /dev/shm).
+    pub name: String,
+    /// Value or array.
+    pub kind: ObjectKind,
+    /// The element type's name.
+    pub element: &'static str,
+    /// The lock's name.
+    pub lock: &'static str,
+    /// The number of elements.
+    pub len: usize,
+    /// The pid of the process that created it.
+    pub creator_pid: u32,
+    /// The size in bytes.
+    pub size: usize,
+}
+
+/// An open, mapped segment. The creator owns it and unlinks its name when
+/// dropped (also during an unwinding panic); openers only unmap.
+pub struct Segment {
+    shmem: Shmem,
+    name: String,
+    len: usize,
+    spec: Spec,
+    // Shmem holds raw pointers; keep this type !Send/!Sync by default and
+    // opt in below with the reason.
+    _not_auto: PhantomData<*mut u8>,
+}
+
+// SAFETY: the mapping stays valid until `Segment` is dropped, whichever
+// thread drops it, and all access to its bytes goes through atomics or the
+// process-shared lock, which are made for concurrent use.
+unsafe impl Send for Segment {}
+// SAFETY: as above: `&Segment` only gives out references to atomics and locks.
+unsafe impl Sync for Segment {}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("name", &self.name)
+            .field("len", &self.len)
+            .field("owner", &self.shmem.is_owner())
+            .finish()
+    }
+}
+
+/// Bytes needed for `len` cells of `cell_size` bytes, or `None` on overflow.
+pub(crate) fn segment_size(len: usize, cell_size: usize) -> Option<usize> {
+    len.checked_mul(cell_size)?.checked_add(DATA_OFFSET)
+}
+
+/// Checks a user-chosen name and adds the `shmlab` prefix if it is missing.
+pub fn full_name(name: &str) -> Result<String, ShmError> {
+    let invalid = |reason: &str| ShmError::InvalidName {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    };
+    if name.is_empty() {
+        return Err(invalid("it is empty"));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return Err(invalid("use only letters, digits, '_', '-' and '.'"));
+    }
+    let full = if name.starts_with(NAME_PREFIX) {
+        name.to_string()
+    } else {
+        format!("{NAME_PREFIX}_{name}")
+    };
+    if full.len() > MAX_NAME_LEN {
+        return Err(invalid("it is too long"));
+    }
+    Ok(full)
+}
+
+/// A fresh default name: prefix, creator pid, random part.
+fn random_name() -> String {
+    format!(
+        "{NAME_PREFIX}_{}_{:08x}",
+        std::process::id(),
+        fastrand::u32(..)
+    )
+}
+
+/// Free bytes on the tmpfs behind /dev/shm. Writing past them would kill the
+/// writer with SIGBUS, so creation refuses sizes that do not fit.
+fn shm_free_bytes() -> Option<u64> {
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: the path is a NUL-terminated literal and statvfs writes a whole
+    // struct into `st`, which we read only when it returned 0.
+    unsafe {
+        if libc::statvfs(c"/dev/shm".as_ptr(), st.as_mut_ptr()) != 0 {
+            return None;
+        }
+        let st = st.assume_init();
+        Some(st.f_bavail.saturating_mul(st.f_frsize))
+    }
+}
+
+fn os_error(name: &str, op: &'static str, e: ShmemError) -> ShmError {
+    ShmError::Os {
+        name: name.to_string(),
+        op,
+        message: e.to_string(),
+    }
+}
+
+impl Segment {
+    /// Creates and maps a new segment for `len` cells of `T`, with lock `L`
+    /// initialised and every cell holding `initial`, then publishes it.
+    /// `name` `None` picks `shmlab_<pid>_<random>`.
+    pub(crate) fn create<T: Element, L: RawLock>(
+        kind: ObjectKind,
+        name: Option<&str>,
+        len: usize,
+        initial: T,
+    ) -> Result<Segment, ShmError> {
+        let spec = Spec::of::<T, L>(kind);
+        let size = segment_size(len, size_of::<T::Atomic>()).ok_or(ShmError::TooLarge {
+            len,
+            element: T::TYPE.name(),
+        })?;
+        if let Some(free) = shm_free_bytes() {
+            if size as u64 > free {
+                return Err(ShmError::NoSpace {
+                    requested: size as u64,
+                    available: free,
+                });
+            }
+        }
+        let fixed = name.map(full_name).transpose()?;
+        let mut attempts = 0;
+        let (shmem, name) = loop {
+            let candidate = fixed.clone().unwrap_or_else(random_name);
+            match ShmemConf::new().os_id(&candidate).size(size).create() {
+                Ok(shmem) => break (shmem, candidate),
+                Err(ShmemError::MappingIdExists) if fixed.is_none() && attempts < 16 => {
+                    attempts += 1;
+                }
+                Err(ShmemError::MappingIdExists) => {
+                    return Err(ShmError::Exists { name: candidate });
+                }
+                Err(e) => return Err(os_error(&candidate, "create", e)),
+            }
+        };
+        // From here on the name exists: register it so Ctrl-C removes it, and
+        // let `Drop` unlink it on any early return.
+        crate::cleanup::register_segment(&name);
+        let segment = Segment {
+            shmem,
+            name,
+            len,
+            spec,
+            _not_auto: PhantomData,
+        };
+        let header = segment.header();
+        header.magic.store(MAGIC, Ordering::Relaxed);
+        header.version.store(LAYOUT_VERSION, Ordering::Relaxed);
+        header.kind.store(kind as u32, Ordering::Relaxed);
+        header.element.store(T::TYPE as u32, Ordering::Relaxed);
+        header.lock.store(L::KIND as u32, Ordering::Relaxed);
+        header.len.store(len as u64, Ordering::Relaxed);
+        header
+            .creator_pid
+            .store(std::process::id(), Ordering::Relaxed);
+        header.total_size.store(size as u64, Ordering::Relaxed);
+        // SAFETY: the lock area is inside the mapping (size >= DATA_OFFSET),
+        // aligned (page-aligned base + 64), and nobody else can use it yet:
+        // openers wait for `ready`.
+        unsafe { L::init_at(segment.base().add(LOCK_OFFSET).cast::<L>()) }.map_err(|e| {
+            ShmError::Os {
+                name: segment.name.clone(),
+                op: "initialise lock",
+                message: e.to_string(),
+            }
+        })?;
+        for cell in segment.cells::<T>() {
+            T::store(cell, initial, Ordering::Relaxed);
+        }
+        // Publish: everything written above happens-before any opener's
+        // Acquire load that sees READY.
+        header.ready.store(READY, Ordering::Release);
+        Ok(segment)
+    }
+
+    /// Opens and validates an existing segment.
+    pub(crate) fn open(name: &str, spec: Spec) -> Result<Segment, ShmError> {
+        let name = full_name(name)?;
+        let deadline = Deadline::after(OPEN_WAIT);
+        let shmem = loop {
+            match ShmemConf::new().os_id(&name).open() {
+                Ok(shmem) => break shmem,
+                Err(ShmemError::MapOpenFailed(code)) if code == libc::ENOENT as u32 => {
+                    return Err(ShmError::NotFound { name });
+                }
+                // Size 0: either the creator is between shm_open and
+                // ftruncate, or the file really is empty. Wait, bounded.
+                Err(ShmemError::MapOpenFailed(code)) if code == libc::EINVAL as u32 => {
+                    if deadline.expired() {
+                        return Err(ShmError::TooSmall {
+                            name,
+                            size: 0,
+                            needed: DATA_OFFSET,
+                        });
+                    }
+                    std::thread::yield_now();
+                }
+                Err(e) => return Err(os_error(&name, "open", e)),
+            }
+        };
+        let size = shmem.len();
+        if size < DATA_OFFSET {
+            return Err(ShmError::TooSmall {
+                name,
+                size,
+                needed: DATA_OFFSET,
+            });
+        }
+        let mut segment = Segment {
+            shmem,
+            name,
+            len: 0,
+            spec,
+            _not_auto: PhantomData,
+        };
+        segment.shmem.set_owner(false);
+        segment.len = segment.validate(spec, size, deadline)?;
+        Ok(segment)
+    }
+
+    /// Checks the header against `spec` and the mapping size; returns `len`.
+    fn validate(&self, spec: Spec, size: usize, deadline: Deadline) -> Result<usize, ShmError> {
+        let header = self.header();
+        let name = || self.name.clone();
+        loop {
+            let ready = header.ready.load(Ordering::Acquire);
+            let magic = header.magic.load(Ordering::Relaxed);
+            if magic != MAGIC && magic != 0 {
+                return Err(ShmError::BadMagic {
+                    name: name(),
+                    found: magic,
+                });
+            }
+            if ready == READY && magic == MAGIC {
+                break;
+            }
+            if ready != 0 && ready != READY {
+                return Err(ShmError::BadMagic {
+                    name: name(),
+                    found: magic,
+                });
+            }
+            if deadline.expired() {
+                return Err(ShmError::Uninitialised { name: name() });
+            }
+            std::thread::yield_now();
+        }
+        let version = header.version.load(Ordering::Relaxed);
+        if version != LAYOUT_VERSION {
+            return Err(ShmError::VersionMismatch {
+                name: name(),
+                expected: LAYOUT_VERSION,
+                found: version,
+            });
+        }
+        let kind = header.kind.load(Ordering::Relaxed);
+        if kind != spec.kind as u32 {
+            return Err(ShmError::KindMismatch {
+                name: name(),
+                expected: spec.kind.name(),
+                found: ObjectKind::from_tag(kind)
+                    .map_or_else(|| format!("unknown kind {kind}"), |k| k.name().to_string()),
+            });
+        }
+        let element = header.element.load(Ordering::Relaxed);
+        if element != spec.element as u32 {
+            return Err(ShmError::TypeMismatch {
+                name: name(),
+                expected: spec.element.name(),
+                found: ElementType::from_tag(element).map_or_else(
+                    || format!("unknown type {element}"),
+                    |t| t.name().to_string(),
+                ),
+            });
+        }
+        let lock = header.lock.load(Ordering::Relaxed);
+        if lock != spec.lock as u32 {
+            return Err(ShmError::LockMismatch {
+                name: name(),
+                expected: spec.lock.name(),
+                found: LockKind::from_tag(lock)
+                    .map_or_else(|| format!("unknown lock {lock}"), |l| l.name().to_string()),
+            });
+        }
+        let len = header.len.load(Ordering::Relaxed);
+        let cell_size = match spec.element {
+            ElementType::I32 | ElementType::U32 => 4,
+            ElementType::I64 | ElementType::U64 | ElementType::F64 => 8,
+        };
+        let needed = usize::try_from(len)
+            .ok()
+            .and_then(|len| segment_size(len, cell_size));
+        match needed {
+            Some(needed) if needed <= size => {}
+            _ => {
+                return Err(ShmError::Truncated {
+                    name: name(),
+                    len,
+                    needed: needed.map_or(u64::MAX, |n| n as u64),
+                    size: size as u64,
+                });
+            }
+        }
+        if spec.kind == ObjectKind::Value && len != 1 {
+            return Err(ShmError::KindMismatch {
+                name: name(),
+                expected: "value (1 element)",
+                found: format!("value with {len} elements"),
+            });
+        }
+        Ok(len as usize)
+    }
+
+    fn base(&self) -> *mut u8 {
+        self.shmem.as_ptr()
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: every mapping is at least DATA_OFFSET bytes (checked on open,
+        // guaranteed on create), page-aligned, and Header is all atomics,
+        // valid for any bit pattern; it lives as long as `self`.
+        unsafe { &*self.base().cast::<Header>() }
+    }
+
+    /// The lock at LOCK_OFFSET.
+    pub(crate) fn lock<L: RawLock>(&self) -> &L {
+        debug_assert_eq!(L::KIND, self.spec.lock);
+        // SAFETY: the header's lock tag matched `L` on open (or we created it
+        // with `L`), so the bytes at LOCK_OFFSET were initialised as an `L`;
+        // they are inside the mapping, 64-byte aligned, and live as long as
+        // `self`. `L` is designed for shared use through `&L`.
+        unsafe { &*self.base().add(LOCK_OFFSET).cast::<L>() }
+    }
+
+    /// The cells at DATA_OFFSET.
+    pub(crate) fn cells<T: Element>(&self) -> &[T::Atomic] {
+        debug_assert_eq!(T::TYPE, self.spec.element);
+        // SAFETY: the element tag matched `T` and the mapping holds at least
+        // DATA_OFFSET + len * size_of::<T::Atomic>() bytes (checked on open,
+        // sized so on create); DATA_OFFSET is a multiple of 8 on a
+        // page-aligned base, so cells are aligned; T::Atomic is an atomic
+        // integer, valid for every bit pattern; the slice lives as long as
+        // `self`.
+        unsafe {
+            std::slice::from_raw_parts(self.base().add(DATA_OFFSET).cast::<T::Atomic>(), self.len)
+        }
+    }
+
+    /// The segment's name (the file `/dev/shm/<name>`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether this process created the segment (and will unlink it on drop).
+    pub fn is_owner(&self) -> bool {
+        self.shmem.is_owner()
+    }
+
+    /// What the header says.
+    pub fn info(&self) -> SegmentInfo {
+        let h = self.header();
+        SegmentInfo {
+            name: self.name.clone(),
+            kind: self.spec.kind,
+            element: self.spec.element.name(),
+            lock: self.spec.lock.name(),
+            len: self.len,
+            creator_pid: h.creator_pid.load(Ordering::Relaxed),
+            size: self.shmem.len(),
+        }
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if self.shmem.is_owner() {
+            crate::cleanup::deregister_segment(&self.name);
+        }
+        // Shmem's own Drop unmaps, and unlinks the name if we own it.
+    }
+}
+
+/// Reads the creator pid from a segment file's header without mapping it,
+/// if the file starts with a shmlab header.
+pub(crate) fn read_creator_pid(path: &std::path::Path) -> io::Result<Option<u32>> {
+    use std::io::Read;
+    let mut header = [0u8; 64];
+    let mut file = std::fs::File::open(path)?;
+    let mut filled = 0;
+    while filled < header.len() {
+        match file.read(&mut header[filled..])? {
+            0 => return Ok(None),
+            n => filled += n,
+        }
+    }
+    let magic = u64::from_le_bytes(header[0..8].try_into().unwrap_or_default());
+    if magic != MAGIC {
+        return Ok(None);
+    }
+    // Field offsets follow `Header`'s repr(C) layout.
+    let pid = u32::from_le_bytes(header[32..36].try_into().unwrap_or_default());
+    Ok(Some(pid))
+}

@@ -1,0 +1,298 @@
+//! The loom facade: the atomics, the futex and the process identity that
+//! shmlab's algorithms are written against.
+//!
+//! Normally these are `std`'s atomics, the Linux `futex(2)` system call and
+//! `getpid()`. Built with `RUSTFLAGS="--cfg loom"`, the same names resolve to
+//! [loom](https://docs.rs/loom)'s model-checked atomics, and the futex to a
+//! model of the kernel's wait queue built from loom's `Mutex` and `Condvar`
+//! (a waiter blocks until a wake, so loom reports a lost wake-up as a
+//! deadlock). The lock in
+//! [`crate::lock`] and the cell operations in [`crate::cells`] therefore
+//! run unchanged under the model checker: loom checks the shipped code, not a
+//! stand-in.
+//!
+//! What loom cannot see — the real futex system call, real processes, real
+//! time, a holder that dies — is kept as small as possible and lives in the
+//! `not(loom)` half of this file.
+
+use std::time::Duration;
+
+#[cfg(loom)]
+pub use loom::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
+#[cfg(not(loom))]
+pub use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+/// A point in time after which a timed wait gives up.
+///
+/// Under loom there is no clock; a deadline instead expires after the first
+/// wait, which keeps every execution deterministic while still exploring the
+/// "gave up" branch.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    #[cfg(not(loom))]
+    at: Option<std::time::Instant>,
+    #[cfg(loom)]
+    bounded: bool,
+}
+
+impl Deadline {
+    /// A deadline that never expires.
+    pub fn never() -> Self {
+        #[cfg(not(loom))]
+        return Deadline { at: None };
+        #[cfg(loom)]
+        return Deadline { bounded: false };
+    }
+
+    /// A deadline `timeout` from now.
+    pub fn after(timeout: Duration) -> Self {
+        #[cfg(not(loom))]
+        return Deadline {
+            // A timeout too large to represent is the same as no deadline.
+            at: std::time::Instant::now().checked_add(timeout),
+        };
+        #[cfg(loom)]
+        {
+            let _ = timeout;
+            Deadline { bounded: true }
+        }
+    }
+
+    /// Time left before the deadline: `None` for "no deadline",
+    /// `Some(Duration::ZERO)` once it has passed.
+    pub fn remaining(&self) -> Option<Duration> {
+        #[cfg(not(loom))]
+        return self
+            .at
+            .map(|at| at.saturating_duration_since(std::time::Instant::now()));
+        #[cfg(loom)]
+        return self.bounded.then_some(Duration::ZERO);
+    }
+
+    /// Whether the deadline has passed.
+    pub fn expired(&self) -> bool {
+        self.remaining() == Some(Duration::ZERO)
+    }
+}
+
+/// The word a futex sleeps on.
+///
+/// Normally just an `AtomicU32` (so it can sit in shared memory). Under loom
+/// it also carries a model of the kernel's wait queue — a loom `Mutex` and
+/// `Condvar` — so that a waiter really blocks until woken: loom then reports
+/// a lost wake-up as a deadlock, instead of hiding it behind a retry loop.
+#[cfg(not(loom))]
+pub type FutexWord = AtomicU32;
+
+/// The word a futex sleeps on, with loom's model of the kernel wait queue.
+#[cfg(loom)]
+#[derive(Debug)]
+pub struct FutexWord {
+    value: AtomicU32,
+    queue: loom::sync::Mutex<()>,
+    wakeup: loom::sync::Condvar,
+}
+
+#[cfg(loom)]
+impl FutexWord {
+    /// A word holding `value`.
+    pub fn new(value: u32) -> Self {
+        FutexWord {
+            value: AtomicU32::new(value),
+            queue: loom::sync::Mutex::new(()),
+            wakeup: loom::sync::Condvar::new(),
+        }
+    }
+}
+
+#[cfg(loom)]
+impl std::ops::Deref for FutexWord {
+    type Target = AtomicU32;
+    fn deref(&self) -> &AtomicU32 {
+        &self.value
+    }
+}
+
+/// Sleeps while `word` still holds `expected`, for at most `timeout`.
+///
+/// Returns when woken, when the value differs, on a signal or on timeout;
+/// callers always re-check the word, so a spurious return is harmless.
+/// Under loom the wait has no timeout: every waiter must be woken by a
+/// [`futex_wake`], or loom reports the lost wake-up.
+pub fn futex_wait(word: &FutexWord, expected: u32, timeout: Option<Duration>) {
+    #[cfg(loom)]
+    {
+        let _ = timeout;
+        // The kernel compares the value and queues the waiter under one
+        // hash-bucket lock; the model does the same under its mutex.
+        let queue = word.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if word.value.load(Ordering::Relaxed) == expected {
+            drop(word.wakeup.wait(queue));
+        }
+    }
+    #[cfg(not(loom))]
+    {
+        let ts = timeout.map(|t| libc::timespec {
+            // Clamp absurd timeouts instead of overflowing time_t.
+            tv_sec: t.as_secs().min(i32::MAX as u64) as libc::time_t,
+            tv_nsec: t.subsec_nanos() as libc::c_long,
+        });
+        let ts_ptr = ts
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: `word` is a live, 4-byte aligned AtomicU32 for the whole
+        // call (it is borrowed); FUTEX_WAIT without FUTEX_PRIVATE_FLAG keys
+        // the wait on the physical page, so it works for a word in a shared
+        // mapping seen at different addresses in different processes. The
+        // timespec pointer is null or points at `ts`, alive until return.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAIT,
+                expected,
+                ts_ptr,
+                std::ptr::null::<u32>(),
+                0u32,
+            );
+        }
+    }
+}
+
+/// Wakes up to `waiters` threads or processes sleeping in [`futex_wait`] on
+/// `word`.
+pub fn futex_wake(word: &FutexWord, waiters: u32) {
+    #[cfg(loom)]
+    {
+        let _queue = word.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if waiters == 1 {
+            word.wakeup.notify_one();
+        } else {
+            word.wakeup.notify_all();
+        }
+    }
+    #[cfg(not(loom))]
+    {
+        // SAFETY: `word` is a live AtomicU32 (borrowed for the call); waking
+        // never reads or writes memory, it only releases kernel wait queues.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAKE,
+                waiters.min(i32::MAX as u32),
+                std::ptr::null::<libc::timespec>(),
+                std::ptr::null::<u32>(),
+                0u32,
+            );
+        }
+    }
+}
+
+/// The identity a lock records as its owner: this process's pid.
+///
+/// Under loom every thread reports `1`: mutual exclusion only needs the
+/// owner word to be non-zero, and loom never models a dead owner here.
+pub fn owner_id() -> u32 {
+    #[cfg(loom)]
+    return 1;
+    #[cfg(not(loom))]
+    return cached_pid();
+}
+
+/// `getpid()` is a system call (glibc stopped caching it), far too slow for a
+/// lock's fast path, so the pid is cached here. A `fork()`ed child would
+/// inherit a wrong cache, so a fork handler clears it.
+#[cfg(not(loom))]
+fn cached_pid() -> u32 {
+    use std::sync::atomic::{AtomicU32 as StdAtomicU32, Ordering as StdOrdering};
+    static PID: StdAtomicU32 = StdAtomicU32::new(0);
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    extern "C" fn forget_pid_in_child() {
+        PID.store(0, StdOrdering::Relaxed);
+    }
+    let pid = PID.load(StdOrdering::Relaxed);
+    if pid != 0 {
+        return pid;
+    }
+    REGISTER.call_once(|| {
+        // SAFETY: registers a handler that only stores to an atomic, which is
+        // async-signal-safe as a fork child handler must be.
+        unsafe { libc::pthread_atfork(None, None, Some(forget_pid_in_child)) };
+    });
+    let pid = std::process::id();
+    PID.store(pid, StdOrdering::Relaxed);
+    pid
+}
+
+/// Whether the process that recorded `owner` is still running.
+///
+/// A zombie (killed but not yet reaped by its parent) counts as dead: it
+/// will never release a lock again.
+pub fn owner_alive(owner: u32) -> bool {
+    #[cfg(loom)]
+    {
+        let _ = owner;
+        true
+    }
+    #[cfg(not(loom))]
+    {
+        crate::process::pid_alive(owner)
+    }
+}
+
+/// Decides when a waiter should check whether a lock's holder still exists.
+///
+/// Checking costs system calls, so a waiter only asks once the same holder
+/// has been seen for `interval`. Under loom holders never die, so the answer
+/// is always "alive".
+#[derive(Debug)]
+pub struct OwnerWatch {
+    #[cfg(not(loom))]
+    interval: Duration,
+    #[cfg(not(loom))]
+    seen: Option<(u32, std::time::Instant)>,
+}
+
+impl OwnerWatch {
+    /// A watch that checks a holder after seeing it for `interval`.
+    pub fn new(interval: Duration) -> Self {
+        #[cfg(not(loom))]
+        return OwnerWatch {
+            interval,
+            seen: None,
+        };
+        #[cfg(loom)]
+        {
+            let _ = interval;
+            OwnerWatch {}
+        }
+    }
+
+    /// Records that `holder` holds the lock now; true only if it has held it
+    /// for at least the interval and its process no longer exists.
+    pub fn holder_is_dead(&mut self, holder: u32) -> bool {
+        #[cfg(loom)]
+        {
+            let _ = holder;
+            false
+        }
+        #[cfg(not(loom))]
+        {
+            let now = std::time::Instant::now();
+            match self.seen {
+                Some((h, since)) if h == holder => {
+                    if now.duration_since(since) < self.interval {
+                        return false;
+                    }
+                    self.seen = Some((holder, now));
+                    !owner_alive(holder)
+                }
+                _ => {
+                    self.seen = Some((holder, now));
+                    false
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The lab binaries as a learner runs them: `--json` reports, `--help`,
+//! clear errors for absurd options, and Ctrl-C that leaves nothing behind.
+//! Run: cargo test --release --test labs
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const LAB01: &str = env!("CARGO_BIN_EXE_lab01-processes");
+const LAB04: &str = env!("CARGO_BIN_EXE_lab04-race");
+const LAB05: &str = env!("CARGO_BIN_EXE_lab05-locks");
+const TOUR: &str = env!("CARGO_BIN_EXE_tour");
+
+fn run(exe: &str, args: &[&str]) -> Output {
+    Command::new(exe)
+        .args(args)
+        .output()
+        .expect("start the lab")
+}
+
+/// Runs a lab with `--json`, checks it exited 0 and left no segment behind,
+/// and returns its report.
+fn json_report(exe: &str, args: &[&str]) -> Value {
+    let child = Command::new(exe)
+        .args(args)
+        .arg("--json")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the lab");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("wait for the lab");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{exe} {args:?} failed: {text}");
+    assert_eq!(
+        shmlab::cleanup::segments_of(pid),
+        Vec::<String>::new(),
+        "segments leaked"
+    );
+    let report: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not one JSON object ({e}): {text}"));
+    assert_eq!(report["ok"], true, "{report:#}");
+    assert!(report["verdict"].as_str().is_some_and(|v| !v.is_empty()));
+    report
+}
+
+#[test]
+fn lab01_reports_workers_globals_and_start_cost() {
+    let r = json_report(LAB01, &["--workers", "3", "--runs", "5"]);
+    assert_eq!(r["lab"], "lab01-processes");
+    let workers = r["workers"].as_array().expect("workers");
+    assert_eq!(
+        workers.len(),
+        3 + 2,
+        "3 hello workers, one panicking, one killed"
+    );
+    assert!(
+        workers
+            .iter()
+            .any(|w| w["exit"].as_str().is_some_and(|e| e.contains("SIGKILL")))
+    );
+    assert!(workers.iter().any(|w| {
+        w["exit"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("panicked"))
+    }));
+    assert_eq!(r["global_in_parent"], 0);
+    assert_eq!(
+        r["global_in_workers"],
+        serde_json::json!([1000, 1000, 1000])
+    );
+    assert!(r["start_ms_median"].as_f64().is_some_and(|ms| ms > 0.0));
+}
+
+#[test]
+fn lab04_reports_every_strategy_with_exact_arithmetic() {
+    let r = json_report(LAB04, &["--workers", "2", "--increments", "300000"]);
+    assert_eq!(r["lab"], "lab04-race");
+    assert_eq!(r["workers"], 2);
+    assert_eq!(r["increments_per_worker"], 300_000);
+    assert_eq!(r["expected"], 600_000);
+    let results = r["results"].as_array().expect("results");
+    let names: Vec<&str> = results
+        .iter()
+        .filter_map(|x| x["strategy"].as_str())
+        .collect();
+    assert_eq!(names, ["racy", "atomic", "locked"]);
+    for x in results {
+        let (fin, lost) = (x["final"].as_i64().unwrap(), x["lost"].as_i64().unwrap());
+        assert_eq!(fin + lost, 600_000, "{x}");
+        assert!(x["seconds"].as_f64().is_some());
+        if x["strategy"] != "racy" {
+            assert_eq!(lost, 0, "{x}");
+        }
+    }
+}
+
+#[test]
+fn lab05_keeps_the_invariant_and_recovers_a_dead_holder() {
+    let r = json_report(
+        LAB05,
+        &[
+            "--transfers",
+            "50000",
+            "--increments",
+            "50000",
+            "--timeout-ms",
+            "20",
+        ],
+    );
+    assert_eq!(r["lab"], "lab05-locks");
+    let locked = &r["invariant"][1];
+    assert_eq!(locked["mode"], "locked");
+    assert_eq!(locked["invariant_kept"], true);
+    assert_eq!(locked["total_after"], 8 * 1000);
+    for row in r["throughput"].as_array().expect("throughput") {
+        assert_eq!(row["exact"], true, "{row}");
+    }
+    for row in r["timed"].as_array().expect("timed") {
+        assert_eq!(row["gave_up"], true, "{row}");
+        assert!(row["waited_ms"].as_f64().unwrap() >= 20.0 * 0.99, "{row}");
+    }
+    for row in r["owner_death"].as_array().expect("owner_death") {
+        assert_eq!(row["owner_died_reported"], true, "{row}");
+        assert_eq!(row["holder_exit"], "killed by SIGKILL", "{row}");
+    }
+}
+
+#[test]
+fn every_lab_has_help() {
+    for exe in [LAB01, LAB04, LAB05, TOUR] {
+        let out = run(exe, &["--help"]);
+        assert!(out.status.success(), "{exe} --help");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("--json"),
+            "{exe} --help"
+        );
+    }
+}
+
+#[test]
+fn absurd_options_are_clear_errors() {
+    let cases: &[(&str, &[&str], &str)] = &[
+        (LAB04, &["--workers", "0"], "at least 1 worker"),
+        (LAB04, &["--workers", "100000"], "at most 256 workers"),
+        (LAB04, &["--increments", "0"], "at least 1"),
+        (LAB04, &["--increments", "lots"], "not a whole number"),
+        (LAB01, &["--runs", "0"], "at least 1"),
+        (LAB05, &["--accounts", "1"], "at least 2"),
+        (LAB05, &["--timeout-ms", "999999999"], "at most"),
+    ];
+    for (exe, args, expected) in cases {
+        let out = run(exe, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{exe} {args:?} should fail");
+        assert!(stderr.contains(expected), "{exe} {args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked"),
+            "{exe} {args:?} panicked: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_fake_worker_environment_is_a_clear_error() {
+    let out = Command::new(LAB04)
+        .env(shmlab::process::TASK_ENV, "no::such::task")
+        .stdin(Stdio::null())
+        .output()
+        .expect("start");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not started by shmlab"));
+}
+
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+#[test]
+fn ctrl_c_removes_segments_and_stops_workers() {
+    // Long enough that it is still counting when interrupted.
+    let mut lab = Command::new(LAB04)
+        .args(["--workers", "2", "--increments", "100_000_000_000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start lab04");
+    let pid = lab.id();
+    let started = Instant::now();
+    let (mut workers, mut segments) = (Vec::new(), Vec::new());
+    while workers.len() < 2 || segments.len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "lab04 never started its workers"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+        workers = children_of(pid);
+        segments = shmlab::cleanup::segments_of(pid);
+    }
+    // SAFETY: sends SIGINT to the lab we started.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGINT) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = lab.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "lab04 did not exit after SIGINT");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let mut stderr = String::new();
+    for line in BufReader::new(lab.stderr.take().expect("stderr")).lines() {
+        stderr += &line.unwrap_or_default();
+    }
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(
+        shmlab::cleanup::segments_of(pid),
+        Vec::<String>::new(),
+        "segments left after Ctrl-C"
+    );
+    // The workers follow their parent: their control socket has closed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for w in workers {
+        while shmlab::process::pid_alive(w) {
+            assert!(
+                Instant::now() < deadline,
+                "worker {w} still running after Ctrl-C"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
