@@ -24,6 +24,7 @@ struct Args {
 fn main() -> anyhow::Result<ExitCode> {
     shmlab::entry(); // a worker process runs its task here and exits
     let args = Args::parse();
+    shmlab::cleanup::clean_and_report(); // segments leaked by killed runs
     let config = RaceConfig {
         workers: args.workers,
         increments: args.increments,

@@ -25,8 +25,8 @@ struct Args {
     /// Locked increments per worker in the throughput test.
     #[arg(long, default_value = "500_000", value_parser = |s: &str| parse_count(s, 1 << 40))]
     increments: u64,
-    /// The timed lock's timeout, in milliseconds.
-    #[arg(long, default_value = "100", value_parser = |s: &str| parse_count(s, 60_000))]
+    /// The timed lock's timeout, in milliseconds (at most 10 s).
+    #[arg(long, default_value = "100", value_parser = |s: &str| parse_count(s, 10_000))]
     timeout_ms: u64,
     #[command(flatten)]
     common: Common,
@@ -35,6 +35,7 @@ struct Args {
 fn main() -> anyhow::Result<ExitCode> {
     shmlab::entry(); // a worker process runs its task here and exits
     let args = Args::parse();
+    shmlab::cleanup::clean_and_report(); // segments leaked by killed runs
     anyhow::ensure!(
         args.accounts >= 2,
         "--accounts must be at least 2 (a transfer needs two accounts)"

@@ -17,6 +17,7 @@
 //! | [`Cells::fetch_add`] | yes, one read-modify-write | AcqRel |
 //! | anything done through a [`CellsGuard`] | yes, as a whole, against other lock users | the lock's Acquire/Release |
 
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use crate::element::{Element, Integer};
@@ -114,14 +115,21 @@ impl<'a, T: Element, L: RawLock> Cells<'a, T, L> {
         Ok(T::fetch_add(self.cell(index)?, delta, Ordering::AcqRel))
     }
 
+    fn guard(&self) -> CellsGuard<'a, T, L> {
+        CellsGuard {
+            cells: *self,
+            _not_send: PhantomData,
+        }
+    }
+
     fn acquire(
         &self,
         deadline: Deadline,
         timeout: Option<Duration>,
     ) -> Result<CellsGuard<'a, T, L>, LockError<CellsGuard<'a, T, L>>> {
         match self.lock.lock_until(deadline) {
-            Ok(Acquired::Clean) => Ok(CellsGuard { cells: *self }),
-            Ok(Acquired::OwnerDied) => Err(LockError::OwnerDied(CellsGuard { cells: *self })),
+            Ok(Acquired::Clean) => Ok(self.guard()),
+            Ok(Acquired::OwnerDied) => Err(LockError::OwnerDied(self.guard())),
             Err(e) => Err(LockError::from_raw(e, timeout)),
         }
     }
@@ -151,6 +159,9 @@ impl<'a, T: Element, L: RawLock> Cells<'a, T, L> {
 #[derive(Debug)]
 pub struct CellsGuard<'a, T: Element, L: RawLock = FutexLock> {
     cells: Cells<'a, T, L>,
+    // Not Send, like std's MutexGuard: a pthread mutex must be unlocked by
+    // the thread that locked it.
+    _not_send: PhantomData<*const ()>,
 }
 
 impl<T: Element, L: RawLock> CellsGuard<'_, T, L> {

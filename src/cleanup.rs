@@ -55,7 +55,7 @@ pub(crate) fn install_interrupt_handler() {
 }
 
 /// Unlinks every segment this process created and still owns.
-fn remove_owned_segments() -> usize {
+pub(crate) fn remove_owned_segments() -> usize {
     let segments: Vec<String> = std::mem::take(
         &mut *OWNED_SEGMENTS
             .lock()
@@ -126,7 +126,8 @@ pub fn clean() -> std::io::Result<CleanReport> {
                     Ok(()) => report.removed.push(name),
                     // Someone else removed it first: fine.
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e),
+                    // Another user's segment: not ours to remove.
+                    Err(_) => report.unknown.push(name),
                 }
             }
             Some(_) => report.in_use.push(name),
@@ -134,6 +135,21 @@ pub fn clean() -> std::io::Result<CleanReport> {
         }
     }
     Ok(report)
+}
+
+/// [`clean`], telling the user on stderr what it removed. Labs call this at
+/// start, so segments leaked by an earlier lab killed with SIGKILL do not
+/// pile up.
+pub fn clean_and_report() {
+    match clean() {
+        Ok(report) if !report.removed.is_empty() => eprintln!(
+            "removed {} stale shared memory segment(s) left by processes that were killed: {}",
+            report.removed.len(),
+            report.removed.join(", ")
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("could not check /dev/shm for stale segments: {e}"),
+    }
 }
 
 /// Names of the `shmlab` files in `/dev/shm` whose name shows creator `pid`

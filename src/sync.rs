@@ -24,15 +24,18 @@ pub use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering
 
 /// A point in time after which a timed wait gives up.
 ///
-/// Under loom there is no clock; a deadline instead expires after the first
-/// wait, which keeps every execution deterministic while still exploring the
-/// "gave up" branch.
+/// Under loom there is no clock; a bounded deadline instead expires once its
+/// holder has waited one time ([`Deadline::waited`]). That keeps every
+/// execution deterministic while loom still explores both a timed waiter
+/// that sleeps and one that then gives up.
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline {
     #[cfg(not(loom))]
     at: Option<std::time::Instant>,
     #[cfg(loom)]
     bounded: bool,
+    #[cfg(loom)]
+    has_waited: bool,
 }
 
 impl Deadline {
@@ -41,7 +44,10 @@ impl Deadline {
         #[cfg(not(loom))]
         return Deadline { at: None };
         #[cfg(loom)]
-        return Deadline { bounded: false };
+        return Deadline {
+            bounded: false,
+            has_waited: false,
+        };
     }
 
     /// A deadline `timeout` from now.
@@ -54,7 +60,18 @@ impl Deadline {
         #[cfg(loom)]
         {
             let _ = timeout;
-            Deadline { bounded: true }
+            Deadline {
+                bounded: true,
+                has_waited: false,
+            }
+        }
+    }
+
+    /// Records that its holder has slept once (only loom's model uses it).
+    pub fn waited(&mut self) {
+        #[cfg(loom)]
+        {
+            self.has_waited = true;
         }
     }
 
@@ -66,7 +83,13 @@ impl Deadline {
             .at
             .map(|at| at.saturating_duration_since(std::time::Instant::now()));
         #[cfg(loom)]
-        return self.bounded.then_some(Duration::ZERO);
+        return self.bounded.then(|| {
+            if self.has_waited {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(1)
+            }
+        });
     }
 
     /// Whether the deadline has passed.

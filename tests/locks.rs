@@ -81,14 +81,29 @@ fn exact(strategy: Strategy, workers: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The racy counter never gains, and — with two CPUs to run both workers at
+/// once — loses updates within a few tries (each try almost always does).
 fn racy_counter_reports_its_lost_count() -> anyhow::Result<()> {
-    let run = count(Strategy::Racy, 2, 2_000_000)?;
-    ensure!(run.expected == 4_000_000);
-    ensure!(run.lost == run.expected - run.final_value, "{run:?}");
-    ensure!(
-        run.final_value > 0 && run.final_value <= run.expected,
-        "{run:?}"
-    );
+    let mut lost_any = false;
+    for _ in 0..5 {
+        let run = count(Strategy::Racy, 2, 5_000_000)?;
+        ensure!(run.expected == 10_000_000);
+        ensure!(
+            run.final_value > 0 && run.final_value <= run.expected,
+            "{run:?}"
+        );
+        ensure!(run.lost == run.expected - run.final_value, "{run:?}");
+        lost_any |= run.lost > 0;
+        if lost_any {
+            break;
+        }
+    }
+    if shmlab::cli::available_cpus() >= 2 {
+        ensure!(
+            lost_any,
+            "5 racy runs on 2 CPUs lost nothing: is the racy increment still racy?"
+        );
+    }
     Ok(())
 }
 

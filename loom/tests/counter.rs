@@ -120,8 +120,8 @@ fn futex_lock_excludes_and_orders() {
 }
 
 /// The timed lock: under loom a deadline expires after one wait, so each
-/// thread either gets the lock or gives up with Timeout — and the count of
-/// successful increments is exact.
+/// thread either gets the lock (at once or after one sleep) or gives up
+/// with Timeout — and the count of successful increments is exact.
 #[test]
 fn timed_lock_is_exact_or_gives_up() {
     loom::model(|| {
@@ -154,5 +154,46 @@ fn timed_lock_is_exact_or_gives_up() {
             successes.load(loom::sync::atomic::Ordering::Relaxed)
         );
         assert!(total >= 1, "at least one thread gets a free lock");
+    });
+}
+
+/// A timed waiter among untimed ones. The bad schedule: the holder unlocks
+/// and wakes the timed waiter, then takes the lock again on the fast path
+/// (without the waiters bit); the timed waiter, its deadline passed, gives
+/// up. Unless it passes the wake-up on, the other sleeper waits for an
+/// unlock that already happened, and the holder's next unlock wakes nobody —
+/// loom reports that as a deadlock.
+#[test]
+fn a_timed_waiter_that_gives_up_loses_no_wakeup() {
+    bounded(3).check(|| {
+        let counter = Counter::new();
+        let successes = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+        let twice = counter.clone();
+        let once = counter.clone();
+        let (timed_counter, timed_successes) = (counter.clone(), successes.clone());
+        let handles = vec![
+            thread::spawn(move || {
+                locked(&twice.cells());
+                locked(&twice.cells());
+            }),
+            thread::spawn(move || locked(&once.cells())),
+            thread::spawn(move || {
+                if let Ok(guard) = timed_counter
+                    .cells()
+                    .try_lock_for(std::time::Duration::from_millis(1))
+                {
+                    guard.set(0, guard.get(0).expect("cell") + 1).expect("cell");
+                    timed_successes.fetch_add(1, loom::sync::atomic::Ordering::Relaxed);
+                }
+            }),
+        ];
+        for h in handles {
+            h.join().expect("thread");
+        }
+        let total = counter.cells().load(0).expect("cell") as usize;
+        assert_eq!(
+            total,
+            3 + successes.load(loom::sync::atomic::Ordering::Relaxed)
+        );
     });
 }

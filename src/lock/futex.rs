@@ -81,7 +81,7 @@ impl FutexLock {
 impl RawLock for FutexLock {
     const KIND: LockKind = LockKind::Futex;
 
-    fn lock_until(&self, deadline: Deadline) -> Result<Acquired, RawLockError> {
+    fn lock_until(&self, mut deadline: Deadline) -> Result<Acquired, RawLockError> {
         let me = sync::owner_id() & OWNER;
         // Fast path: free and uncontended.
         if self.try_take(0, me) {
@@ -97,6 +97,7 @@ impl RawLock for FutexLock {
             }
         }
         let mut watch = sync::OwnerWatch::new(OWNER_CHECK);
+        let mut slept = false;
         loop {
             let current = self.word.load(Ordering::Relaxed);
             if current == 0 {
@@ -117,6 +118,13 @@ impl RawLock for FutexLock {
                 continue;
             }
             if deadline.expired() {
+                if slept {
+                    // We may have been woken by an unlock and be giving up
+                    // instead of taking the lock: pass the wake-up on, or
+                    // another sleeper could wait for an unlock that already
+                    // happened (loom finds exactly that without this line).
+                    sync::futex_wake(&self.word, 1);
+                }
                 return Err(RawLockError::Timeout);
             }
             if current & WAITERS == 0
@@ -136,6 +144,8 @@ impl RawLock for FutexLock {
                 .remaining()
                 .map_or(OWNER_CHECK, |r| r.min(OWNER_CHECK));
             sync::futex_wait(&self.word, current | WAITERS, Some(nap));
+            slept = true;
+            deadline.waited();
         }
     }
 

@@ -19,6 +19,13 @@ mod futex;
 #[cfg(not(loom))]
 mod os;
 
+// Both locks fit the 64-byte, 64-aligned lock area of a segment.
+const _: () =
+    assert!(std::mem::size_of::<FutexLock>() <= 64 && std::mem::align_of::<FutexLock>() <= 64);
+#[cfg(not(loom))]
+const _: () =
+    assert!(std::mem::size_of::<OsMutex>() <= 64 && std::mem::align_of::<OsMutex>() <= 64);
+
 pub use futex::FutexLock;
 #[cfg(not(loom))]
 pub use os::OsMutex;
@@ -80,13 +87,22 @@ pub enum RawLockError {
     Os(#[from] std::io::Error),
 }
 
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::FutexLock {}
+    #[cfg(not(loom))]
+    impl Sealed for super::OsMutex {}
+}
+
 /// A lock that can live in memory shared between processes.
 ///
-/// Implementations must be valid when their bytes are all zero *or* after
-/// [`RawLock::init_at`], must not contain pointers, and must provide
-/// acquire/release ordering: everything written before `unlock` is visible to
-/// the next thread or process that acquires the lock.
-pub trait RawLock: Send + Sync + std::fmt::Debug + 'static {
+/// Sealed: a segment hands out `&L` over bytes another process wrote, which
+/// is only sound for types built for it — no pointers, valid after
+/// [`RawLock::init_at`], at most 64 bytes with alignment at most 64 (the
+/// lock area of a segment), and acquire/release ordering so that everything
+/// written before `unlock` is visible to the next holder. [`FutexLock`] and
+/// [`OsMutex`] are those types.
+pub trait RawLock: sealed::Sealed + Send + Sync + std::fmt::Debug + 'static {
     /// The tag stored in segment headers.
     const KIND: LockKind;
 

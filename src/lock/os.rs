@@ -93,7 +93,13 @@ impl RawLock for OsMutex {
                 // We hold the lock now; mark it usable again so later lockers
                 // do not get ENOTRECOVERABLE, and tell the caller.
                 // SAFETY: we hold the mutex (EOWNERDEAD means acquired).
-                check(unsafe { libc::pthread_mutex_consistent(self.mutex.get()) })?;
+                let consistent = check(unsafe { libc::pthread_mutex_consistent(self.mutex.get()) });
+                if let Err(e) = consistent {
+                    // Do not return holding it.
+                    // SAFETY: we hold the mutex (see above).
+                    unsafe { libc::pthread_mutex_unlock(self.mutex.get()) };
+                    return Err(RawLockError::Os(e));
+                }
                 Ok(Acquired::OwnerDied)
             }
             other => Err(RawLockError::Os(io::Error::from_raw_os_error(other))),
@@ -101,8 +107,10 @@ impl RawLock for OsMutex {
     }
 
     unsafe fn unlock(&self) {
-        // SAFETY: the caller holds the lock (this method's contract).
-        unsafe { libc::pthread_mutex_unlock(self.mutex.get()) };
+        // SAFETY: the caller holds the lock (this method's contract); guards
+        // are !Send, so this is the thread that locked it, as pthread needs.
+        let code = unsafe { libc::pthread_mutex_unlock(self.mutex.get()) };
+        debug_assert_eq!(code, 0, "pthread_mutex_unlock failed");
     }
 
     unsafe fn init_at(ptr: *mut Self) -> io::Result<()> {

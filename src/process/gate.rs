@@ -52,9 +52,15 @@ impl StartGate {
 
     /// Opens the gate segment another process created.
     pub fn open(name: &str) -> Result<Self, ShmError> {
-        Ok(StartGate {
-            cells: SharedArray::open(name)?,
-        })
+        let cells = SharedArray::<u32>::open(name)?;
+        if cells.len() != 2 {
+            return Err(ShmError::KindMismatch {
+                name: cells.name().to_string(),
+                expected: "start gate (an array of 2 u32)",
+                found: format!("array of {} u32", cells.len()),
+            });
+        }
+        Ok(StartGate { cells })
     }
 
     /// The segment name, to hand to workers.

@@ -66,15 +66,17 @@ pub const TASK_ENV: &str = "SHMLAB_WORKER_TASK";
 /// Whether process `pid` exists and is not a zombie.
 ///
 /// A zombie (exited or killed, not yet reaped by its parent) is dead for
-/// every purpose that matters here: it will never release a lock.
+/// every purpose that matters here: it will never release a lock again.
+/// When in doubt — `/proc` hidden or unreadable — the answer is "alive":
+/// declaring a live lock holder dead would break mutual exclusion.
 pub fn pid_alive(pid: u32) -> bool {
     if pid == 0 || pid > i32::MAX as u32 {
         return false;
     }
     // SAFETY: signal 0 only checks that the process exists; nothing is sent.
-    let exists = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0
-        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    if !exists {
+    if unsafe { libc::kill(pid as libc::pid_t, 0) } != 0
+        && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+    {
         return false;
     }
     // /proc/<pid>/stat: "pid (comm) S ...": the state follows the last ')'.
@@ -84,8 +86,13 @@ pub fn pid_alive(pid: u32) -> bool {
                 .and_then(|(_, rest)| rest.trim_start().chars().next()),
             Some('Z') | Some('X')
         ),
-        // Gone between the two checks.
-        Err(_) => false,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Gone between the two checks — or /proc is not mounted.
+            // SAFETY: as above.
+            let exists = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0;
+            exists || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+        }
+        Err(_) => true,
     }
 }
 

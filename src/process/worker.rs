@@ -33,9 +33,9 @@ const MAX_FRAME: u64 = 1 << 30;
 /// Why a worker did not deliver its result.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
-    /// A closure was passed where a named `fn` is needed.
+    /// A closure or function pointer was passed where a named `fn` is needed.
     #[error(
-        "`{name}` is a closure; a worker process cannot receive a closure (its captured variables live in this process's memory). Use a named `fn` and register it with shmlab::task!"
+        "`{name}` is not a named function: a worker process is a fresh copy of the program and can only be told the *name* of a `fn` item (a closure's captured variables, or a function pointer, live in this process's memory). Use a named `fn` and register it with shmlab::task!"
     )]
     NotAFunction {
         /// The closure's type name.
@@ -82,7 +82,9 @@ pub enum WorkerError {
         signal_name: String,
     },
     /// The worker exited without a result.
-    #[error("worker {pid} exited with status {code} without a result")]
+    #[error(
+        "worker {pid} exited with status {code} without a result (does the program's main call shmlab::entry() first?)"
+    )]
     Exited {
         /// The worker.
         pid: u32,
@@ -106,6 +108,13 @@ pub enum WorkerError {
         /// How long we waited.
         waited: Duration,
     },
+    /// `spawn` was called in a worker process that never went through
+    /// [`entry`]: the program's `main` does not call `shmlab::entry()` first,
+    /// and every worker would start another one.
+    #[error(
+        "this process is a worker, but its main did not call shmlab::entry() first; refusing to start workers recursively"
+    )]
+    EntryNotCalled,
     /// The worker was already joined.
     #[error("worker {pid} was already joined")]
     AlreadyJoined {
@@ -170,6 +179,11 @@ where
     A: Serialize + DeserializeOwned,
     R: Serialize + DeserializeOwned,
 {
+    if std::env::var_os(TASK_ENV).is_some() {
+        // `entry()` removes the variable in a real worker; still set means
+        // main skipped it, and spawning would recurse without end.
+        return Err(WorkerError::EntryNotCalled);
+    }
     let name = std::any::type_name_of_val(&task);
     if name.contains("{{closure}}") || std::mem::size_of::<F>() != 0 {
         return Err(WorkerError::NotAFunction {
@@ -437,7 +451,14 @@ impl<R> Drop for Worker<R> {
 /// returns.
 pub fn entry() {
     match std::env::var(TASK_ENV) {
-        Ok(name) => worker_main(&name),
+        Ok(name) => {
+            // SAFETY: `entry` is the first call in `main`, before the program
+            // starts any thread, so nothing reads the environment concurrently.
+            // Removing the variable keeps programs this worker starts (its
+            // own workers included) from believing they are this worker.
+            unsafe { std::env::remove_var(TASK_ENV) };
+            worker_main(&name)
+        }
         Err(_) => crate::cleanup::install_interrupt_handler(),
     }
 }
@@ -501,6 +522,8 @@ fn watch_parent(mut channel: UnixStream) {
                 Err(_) => break,
             }
         }
+        // Segments this worker created would outlive it: remove them first.
+        crate::cleanup::remove_owned_segments();
         // SAFETY: _exit ends the process at once; no Rust state is used after.
         unsafe { libc::_exit(EXIT_ORPHANED) }
     });

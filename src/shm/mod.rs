@@ -10,6 +10,15 @@
 //! removes it too (see [`crate::cleanup`]). Another process opens it by name;
 //! every open checks the header and fails with a typed [`ShmError`] rather
 //! than trusting bytes another process wrote.
+//!
+//! # Trust
+//!
+//! Every byte a peer can write is read through an atomic, so a misbehaving
+//! peer can make values wrong but cannot make this process's Rust code
+//! undefined. Two things are outside any library's control and assume
+//! cooperating processes: a peer that truncates the segment's file makes the
+//! next access beyond the new end fault with SIGBUS, and a peer that
+//! scribbles over an [`crate::lock::OsMutex`] corrupts glibc's own state.
 
 mod array;
 mod segment;

@@ -40,6 +40,9 @@ pub const DATA_OFFSET: usize = 128;
 pub const MAX_NAME_LEN: usize = 200;
 /// How long `open` waits for a creator that has not finished initialising.
 pub const OPEN_WAIT: Duration = Duration::from_millis(500);
+/// How often `open` looks again while it waits (a creator publishes within
+/// microseconds; sleeping instead of spinning leaves the CPU to it).
+const OPEN_POLL: Duration = Duration::from_micros(200);
 const READY: u32 = 1;
 
 /// What a segment holds: one value or an array.
@@ -89,6 +92,7 @@ pub(crate) struct Header {
 const _: () = assert!(size_of::<Header>() <= LOCK_OFFSET);
 // `read_creator_pid` reads the pid at this offset straight from the file.
 const _: () = assert!(std::mem::offset_of!(Header, creator_pid) == 32);
+const _: () = assert!(std::mem::offset_of!(Header, ready) == 36);
 
 /// The expected contents of a segment, checked on open.
 #[derive(Debug, Clone, Copy)]
@@ -268,7 +272,6 @@ impl Segment {
             _not_auto: PhantomData,
         };
         let header = segment.header();
-        header.magic.store(MAGIC, Ordering::Relaxed);
         header.version.store(LAYOUT_VERSION, Ordering::Relaxed);
         header.kind.store(kind as u32, Ordering::Relaxed);
         header.element.store(T::TYPE as u32, Ordering::Relaxed);
@@ -292,7 +295,9 @@ impl Segment {
             T::store(cell, initial, Ordering::Relaxed);
         }
         // Publish: everything written above happens-before any opener's
-        // Acquire load that sees READY.
+        // Acquire load that sees READY. The magic goes last but one, so a
+        // concurrent `clean` never sees magic with a creator pid of 0.
+        header.magic.store(MAGIC, Ordering::Release);
         header.ready.store(READY, Ordering::Release);
         Ok(segment)
     }
@@ -317,7 +322,7 @@ impl Segment {
                             needed: DATA_OFFSET,
                         });
                     }
-                    std::thread::yield_now();
+                    std::thread::sleep(OPEN_POLL);
                 }
                 Err(e) => return Err(os_error(&name, "open", e)),
             }
@@ -367,7 +372,7 @@ impl Segment {
             if deadline.expired() {
                 return Err(ShmError::Uninitialised { name: name() });
             }
-            std::thread::yield_now();
+            std::thread::sleep(OPEN_POLL);
         }
         let version = header.version.load(Ordering::Relaxed);
         if version != LAYOUT_VERSION {
@@ -533,5 +538,7 @@ pub(crate) fn read_creator_pid(path: &std::path::Path) -> io::Result<Option<u32>
     }
     // Field offsets follow `Header`'s repr(C) layout.
     let pid = u32::from_le_bytes(header[32..36].try_into().unwrap_or_default());
-    Ok(Some(pid))
+    let ready = u32::from_le_bytes(header[36..40].try_into().unwrap_or_default());
+    // Not yet published: the creator may still be writing; say nothing.
+    Ok((ready == READY && pid != 0).then_some(pid))
 }
