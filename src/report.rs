@@ -5,15 +5,32 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-/// What every lab report provides. Its JSON form always has the keys `lab`,
-/// `ok` and `verdict`.
-pub trait Report: Serialize {
+/// The three keys every lab's JSON starts with (flattened into the report).
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// The lab's binary name, e.g. `"lab04-race"`.
+    pub lab: &'static str,
     /// Whether the lab showed what it should (exact counts were exact, ...).
-    fn ok(&self) -> bool;
+    pub ok: bool,
     /// One line: what happened and why.
-    fn verdict(&self) -> &str;
+    pub verdict: String,
+}
+
+/// What every lab report provides. Its JSON form always has the keys `lab`,
+/// `ok` and `verdict` (from its [`Outcome`]).
+pub trait Report: Serialize {
+    /// The lab, whether it was ok, and its verdict.
+    fn outcome(&self) -> &Outcome;
     /// The human-readable body, without the verdict.
     fn render(&self) -> String;
+    /// Whether the lab showed what it should.
+    fn ok(&self) -> bool {
+        self.outcome().ok
+    }
+    /// One line: what happened and why.
+    fn verdict(&self) -> &str {
+        &self.outcome().verdict
+    }
 }
 
 /// Prints `report` (as JSON if `json`) and returns the exit code: success if

@@ -9,7 +9,7 @@ use crate::bank::{transfer_locked, transfer_unlocked};
 use crate::counting::{self, CountError, Strategy};
 use crate::lock::{FutexLock, LockError, LockKind, OsMutex, RawLock};
 use crate::process::{self, StartGate, WorkerError};
-use crate::report::{self, Report};
+use crate::report::{self, Outcome, Report};
 use crate::shm::{SharedArray, SharedValue, ShmError};
 
 const GATE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -94,12 +94,9 @@ pub struct OwnerDeathRow {
 /// [{lock, holder_pid, holder_exit, owner_died_reported, recover_ms}]`.
 #[derive(Debug, Serialize)]
 pub struct LocksReport {
-    /// `"lab05-locks"`.
-    pub lab: &'static str,
-    /// Every check held.
-    pub ok: bool,
-    /// One line.
-    pub verdict: String,
+    /// `lab`, `ok` and `verdict`.
+    #[serde(flatten)]
+    pub outcome: Outcome,
     /// Worker processes.
     pub workers: usize,
     /// Accounts.
@@ -374,9 +371,11 @@ pub fn run(config: &LocksConfig) -> Result<LocksReport, LocksError> {
         "a lock did not behave as it must: see the rows above".to_string()
     };
     Ok(LocksReport {
-        lab: "lab05-locks",
-        ok,
-        verdict,
+        outcome: Outcome {
+            lab: "lab05-locks",
+            ok,
+            verdict,
+        },
         workers: config.workers,
         accounts: config.accounts,
         invariant,
@@ -387,12 +386,8 @@ pub fn run(config: &LocksConfig) -> Result<LocksReport, LocksError> {
 }
 
 impl Report for LocksReport {
-    fn ok(&self) -> bool {
-        self.ok
-    }
-
-    fn verdict(&self) -> &str {
-        &self.verdict
+    fn outcome(&self) -> &Outcome {
+        &self.outcome
     }
 
     fn render(&self) -> String {

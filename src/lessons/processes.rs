@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::process::{self, WorkerError};
-use crate::report::{self, Report};
+use crate::report::{self, Outcome, Report};
 
 /// Options of lab 01.
 #[derive(Debug, Clone)]
@@ -47,12 +47,9 @@ pub struct WorkerRow {
 /// `start_ms_min`.
 #[derive(Debug, Serialize)]
 pub struct ProcessesReport {
-    /// `"lab01-processes"`.
-    pub lab: &'static str,
-    /// Every check held.
-    pub ok: bool,
-    /// One line.
-    pub verdict: String,
+    /// `lab`, `ok` and `verdict`.
+    #[serde(flatten)]
+    pub outcome: Outcome,
     /// This process.
     pub parent_pid: u32,
     /// The workers and how they ended.
@@ -205,9 +202,11 @@ pub fn run(config: &ProcessesConfig) -> Result<ProcessesReport, WorkerError> {
         "something unexpected happened: see the table (as_expected = false)".to_string()
     };
     Ok(ProcessesReport {
-        lab: "lab01-processes",
-        ok,
-        verdict,
+        outcome: Outcome {
+            lab: "lab01-processes",
+            ok,
+            verdict,
+        },
         parent_pid,
         workers: rows,
         global_in_workers,
@@ -224,12 +223,8 @@ pub fn run(config: &ProcessesConfig) -> Result<ProcessesReport, WorkerError> {
 }
 
 impl Report for ProcessesReport {
-    fn ok(&self) -> bool {
-        self.ok
-    }
-
-    fn verdict(&self) -> &str {
-        &self.verdict
+    fn outcome(&self) -> &Outcome {
+        &self.outcome
     }
 
     fn render(&self) -> String {

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::counting::{self, CountError, CountResult, Strategy};
-use crate::report::{self, Report};
+use crate::report::{self, Outcome, Report};
 
 /// Options of lab 04.
 #[derive(Debug, Clone)]
@@ -19,12 +19,9 @@ pub struct RaceConfig {
 /// final, lost, seconds, ops_per_s, ...}]` for `racy`, `atomic`, `locked`.
 #[derive(Debug, Serialize)]
 pub struct RaceReport {
-    /// `"lab04-race"`.
-    pub lab: &'static str,
-    /// True when `atomic` and `locked` were exact.
-    pub ok: bool,
-    /// One line.
-    pub verdict: String,
+    /// `lab`, `ok` and `verdict`.
+    #[serde(flatten)]
+    pub outcome: Outcome,
     /// Worker processes.
     pub workers: usize,
     /// Increments per worker.
@@ -69,9 +66,11 @@ pub fn run(config: &RaceConfig) -> Result<RaceReport, CountError> {
         format!("{racy_story}; BUT an exact strategy lost updates — a bug in shmlab.")
     };
     Ok(RaceReport {
-        lab: "lab04-race",
-        ok: exact_ok,
-        verdict,
+        outcome: Outcome {
+            lab: "lab04-race",
+            ok: exact_ok,
+            verdict,
+        },
         workers: config.workers,
         increments_per_worker: config.increments,
         expected,
@@ -81,12 +80,8 @@ pub fn run(config: &RaceConfig) -> Result<RaceReport, CountError> {
 }
 
 impl Report for RaceReport {
-    fn ok(&self) -> bool {
-        self.ok
-    }
-
-    fn verdict(&self) -> &str {
-        &self.verdict
+    fn outcome(&self) -> &Outcome {
+        &self.outcome
     }
 
     fn render(&self) -> String {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::{locks, processes, race};
-use crate::report::Report;
+use crate::report::{Outcome, Report};
 
 /// One lab's line in the tour.
 #[derive(Debug, Serialize)]
@@ -24,12 +24,9 @@ pub struct TourStop {
 /// `stale_segments_removed`, `stops: [{lab, ok, verdict, seconds}]`.
 #[derive(Debug, Serialize)]
 pub struct TourReport {
-    /// `"tour"`.
-    pub lab: &'static str,
-    /// Every lab was ok.
-    pub ok: bool,
-    /// One line.
-    pub verdict: String,
+    /// `lab`, `ok` and `verdict`.
+    #[serde(flatten)]
+    pub outcome: Outcome,
     /// Segments of dead processes removed before starting.
     pub stale_segments_removed: Vec<String>,
     /// One entry per lab, in lesson order.
@@ -99,24 +96,22 @@ pub fn run(live: bool) -> TourReport {
     let ok = passed == stops.len();
     let total: f64 = stops.iter().map(|s| s.seconds).sum();
     TourReport {
-        lab: "tour",
-        ok,
-        verdict: format!(
-            "{passed} of {} labs showed what they should, in {total:.1} s.",
-            stops.len()
-        ),
+        outcome: Outcome {
+            lab: "tour",
+            ok,
+            verdict: format!(
+                "{passed} of {} labs showed what they should, in {total:.1} s.",
+                stops.len()
+            ),
+        },
         stale_segments_removed: stale,
         stops,
     }
 }
 
 impl Report for TourReport {
-    fn ok(&self) -> bool {
-        self.ok
-    }
-
-    fn verdict(&self) -> &str {
-        &self.verdict
+    fn outcome(&self) -> &Outcome {
+        &self.outcome
     }
 
     fn render(&self) -> String {
