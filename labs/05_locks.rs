@@ -17,13 +17,13 @@ struct Args {
     #[arg(long, default_value = "2", value_parser = parse_workers)]
     workers: usize,
     /// Accounts in the shared array (at least 2).
-    #[arg(long, default_value = "8", value_parser = |s: &str| parse_count(s, 1 << 24))]
+    #[arg(long, default_value = "8", value_parser = parse_accounts)]
     accounts: u64,
     /// Transfers per worker.
-    #[arg(long, default_value = "200_000", value_parser = |s: &str| parse_count(s, 1 << 40))]
+    #[arg(long, default_value = "1_000_000", value_parser = |s: &str| parse_count(s, 1 << 40))]
     transfers: u64,
     /// Locked increments per worker in the throughput test.
-    #[arg(long, default_value = "500_000", value_parser = |s: &str| parse_count(s, 1 << 40))]
+    #[arg(long, default_value = "2_000_000", value_parser = |s: &str| parse_count(s, 1 << 40))]
     increments: u64,
     /// The timed lock's timeout, in milliseconds (at most 10 s).
     #[arg(long, default_value = "100", value_parser = |s: &str| parse_count(s, 10_000))]
@@ -32,14 +32,19 @@ struct Args {
     common: Common,
 }
 
+/// A transfer needs two accounts.
+fn parse_accounts(s: &str) -> Result<u64, String> {
+    match parse_count(s, 1 << 24)? {
+        1 => Err("at least 2 accounts are needed (a transfer moves money between two)".to_string()),
+        n => Ok(n),
+    }
+}
+
 fn main() -> anyhow::Result<ExitCode> {
     shmlab::entry(); // a worker process runs its task here and exits
     let args = Args::parse();
     shmlab::cleanup::clean_and_report(); // segments leaked by killed runs
-    anyhow::ensure!(
-        args.accounts >= 2,
-        "--accounts must be at least 2 (a transfer needs two accounts)"
-    );
+
     let config = LocksConfig {
         workers: args.workers,
         accounts: args.accounts as usize,

@@ -125,7 +125,7 @@ fn open_wrong_kind_is_kind_mismatch() -> anyhow::Result<()> {
     let value = SharedValue::<i64>::create(0)?;
     let r = SharedArray::<i64>::open(value.name());
     ensure!(
-        matches!(&r, Err(ShmError::KindMismatch { expected: "array", found, .. }) if found == "value"),
+        matches!(&r, Err(ShmError::KindMismatch { expected: "an array", found, .. }) if found == "a value"),
         "{r:?}"
     );
     let array = SharedArray::<i64>::create(3, 0)?;

@@ -133,6 +133,7 @@ pub enum LocksError {
 
 #[derive(Serialize, Deserialize)]
 struct TransferArgs {
+    index: usize,
     accounts: String,
     gate: String,
     transfers: u64,
@@ -144,6 +145,8 @@ struct TransferArgs {
 fn transfer_worker(args: TransferArgs) -> Result<(), String> {
     let accounts = SharedArray::<i64>::open(&args.accounts).map_err(|e| e.to_string())?;
     let gate = StartGate::open(&args.gate).map_err(|e| e.to_string())?;
+    // One worker per CPU where possible, so the transfers truly overlap.
+    process::pin_to_cpu(args.index);
     gate.arrive_and_wait(GATE_TIMEOUT)
         .map_err(|e| e.to_string())?;
     let cells = accounts.cells();
@@ -199,6 +202,7 @@ fn transfers(config: &LocksConfig, locked: bool) -> Result<InvariantRow, LocksEr
     let mut crew = (0..config.workers)
         .map(|i| {
             let args = TransferArgs {
+                index: i,
                 accounts: accounts.name().to_string(),
                 gate: gate.name().to_string(),
                 transfers: config.transfers,
@@ -350,19 +354,26 @@ pub fn run(config: &LocksConfig) -> Result<LocksReport, LocksError> {
             .map_or(0.0, |r| r.ops_per_s)
     };
     let contended = *process_counts.last().unwrap_or(&1);
+    let contended_text = |rate: f64| {
+        if contended > 1 {
+            format!(", {} with {contended} processes", report::rate(rate))
+        } else {
+            String::new()
+        }
+    };
     let verdict = if ok {
         format!(
-            "without the lock the total {} ({drift:+}); with it the total stayed {}. Locked counter: futex {} alone, {} with {contended} processes; OS mutex {} and {}. A timed lock gave up after {:.0} ms; a holder killed with SIGKILL was detected and the lock recovered with OwnerDied in {:.1} ms (futex) and {:.1} ms (OS).",
-            if drift == 0 {
-                "happened to stay put this run"
-            } else {
-                "drifted"
+            "without the lock the total {} ({drift:+}); with it the total stayed {}. Locked counter: futex {} alone{}; OS mutex {} alone{}. A timed lock gave up after {:.0} ms; a holder killed with SIGKILL was detected and the lock recovered with OwnerDied in {:.1} ms (futex) and {:.1} ms (OS).",
+            match (config.workers, drift) {
+                (1, _) => "stayed put: with one worker nobody can interleave",
+                (_, 0) => "happened to stay put this run (raise --transfers)",
+                _ => "drifted",
             },
             invariant[1].total_after,
             report::rate(find("futex", 1)),
-            report::rate(find("futex", contended)),
+            contended_text(find("futex", contended)),
             report::rate(find("os", 1)),
-            report::rate(find("os", contended)),
+            contended_text(find("os", contended)),
             config.timeout.as_secs_f64() * 1e3,
             death_rows[0].recover_ms,
             death_rows[1].recover_ms,

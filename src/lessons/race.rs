@@ -55,9 +55,11 @@ pub fn run(config: &RaceConfig) -> Result<RaceReport, CountError> {
         )
     } else if config.workers == 1 {
         "racy lost nothing: with one worker there is nobody to race".to_string()
+    } else if cpus == 1 {
+        "racy lost nothing: on 1 CPU the workers only take turns at context switches, which rarely (with an optimising compiler that turns load+1+store into one instruction: never) fall between the load and the store".to_string()
     } else {
         format!(
-            "racy lost nothing this time (a lucky schedule; {cpus} CPU(s)) — run again or raise --increments"
+            "racy lost nothing this time (a lucky schedule; {cpus} CPUs) — run again or raise --increments"
         )
     };
     let verdict = if exact_ok {

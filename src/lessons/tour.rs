@@ -86,8 +86,8 @@ pub fn run(live: bool) -> TourReport {
             locks::run(&locks::LocksConfig {
                 workers: 2,
                 accounts: 8,
-                transfers: 100_000,
-                increments: 200_000,
+                transfers: 500_000,
+                increments: 1_000_000,
                 timeout: Duration::from_millis(100),
             })
         }),

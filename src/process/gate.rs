@@ -56,8 +56,8 @@ impl StartGate {
         if cells.len() != 2 {
             return Err(ShmError::KindMismatch {
                 name: cells.name().to_string(),
-                expected: "start gate (an array of 2 u32)",
-                found: format!("array of {} u32", cells.len()),
+                expected: "a start gate (an array of 2 u32)",
+                found: format!("an array of {} u32", cells.len()),
             });
         }
         Ok(StartGate { cells })

@@ -170,9 +170,10 @@ fn write_frame(out: &mut impl Write, tag: Option<u8>, payload: &[u8]) -> io::Res
 /// Starts a worker process that runs `task(args)`.
 ///
 /// `task` must be a plain `fn` registered with [`task!`](crate::task): a
-/// closure is refused with [`WorkerError::NotAFunction`] (a closure that
-/// captures variables does not even compile here), and an unregistered
-/// function with [`WorkerError::Unregistered`].
+/// closure or a function pointer is refused with
+/// [`WorkerError::NotAFunction`] (a closure that captures non-`Copy` data
+/// does not even compile here), and an unregistered function with
+/// [`WorkerError::Unregistered`].
 pub fn spawn<F, A, R>(task: F, args: &A) -> Result<Worker<R>, WorkerError>
 where
     F: Fn(A) -> R + Copy + 'static,

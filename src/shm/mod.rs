@@ -94,7 +94,7 @@ pub enum ShmError {
         found: u32,
     },
     /// A value opened as an array, or the other way round.
-    #[error("segment {name:?} holds a {found}, not a {expected}")]
+    #[error("segment {name:?} holds {found}, not {expected}")]
     KindMismatch {
         /// The full name.
         name: String,

@@ -70,6 +70,14 @@ impl ObjectKind {
             ObjectKind::Array => "array",
         }
     }
+
+    /// With its article, for messages: `"a value"`, `"an array"`.
+    pub fn described(self) -> &'static str {
+        match self {
+            ObjectKind::Value => "a value",
+            ObjectKind::Array => "an array",
+        }
+    }
 }
 
 /// The header at offset 0. Every field is atomic: another process may write
@@ -386,9 +394,11 @@ impl Segment {
         if kind != spec.kind as u32 {
             return Err(ShmError::KindMismatch {
                 name: name(),
-                expected: spec.kind.name(),
-                found: ObjectKind::from_tag(kind)
-                    .map_or_else(|| format!("unknown kind {kind}"), |k| k.name().to_string()),
+                expected: spec.kind.described(),
+                found: ObjectKind::from_tag(kind).map_or_else(
+                    || format!("an unknown kind {kind}"),
+                    |k| k.described().to_string(),
+                ),
             });
         }
         let element = header.element.load(Ordering::Relaxed);
@@ -433,8 +443,8 @@ impl Segment {
         if spec.kind == ObjectKind::Value && len != 1 {
             return Err(ShmError::KindMismatch {
                 name: name(),
-                expected: "value (1 element)",
-                found: format!("value with {len} elements"),
+                expected: "a value (1 element)",
+                found: format!("a value with {len} elements"),
             });
         }
         Ok(len as usize)
