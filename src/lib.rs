@@ -16,13 +16,15 @@
 //!    operations on it are atomic (lab04).
 //! 4. [`lock`] — process-shared locks: shmlab's own futex lock and the OS's
 //!    pthread mutex; timed locking and a holder that dies (lab05).
-//! 5. [`counting`] — counting strategies from racy to exact, run across
+//! 5. [`channel`] — `Pipe` and `Queue` between processes, in shared memory
+//!    (lab03).
+//! 6. [`counting`] — counting strategies from racy to exact, run across
 //!    processes (lab04).
-//! 6. [`lessons`] — the experiments behind each lab, returning reports;
+//! 7. [`lessons`] — the experiments behind each lab, returning reports;
 //!    [`report`] prints them as text or JSON.
-//! 7. [`cleanup`] — nothing leaks: Ctrl-C handling and removal of stale
+//! 8. [`cleanup`] — nothing leaks: Ctrl-C handling and removal of stale
 //!    segments.
-//! 8. [`sync`] — the loom facade that lets the model checker run the same
+//! 9. [`sync`] — the loom facade that lets the model checker run the same
 //!    lock and cell code that the labs run across processes.
 //!
 //! ```
@@ -37,6 +39,7 @@
 
 pub mod bank;
 pub mod cells;
+pub mod channel;
 pub mod element;
 pub mod lock;
 pub mod sync;

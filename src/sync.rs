@@ -129,6 +129,13 @@ impl FutexWord {
 }
 
 #[cfg(loom)]
+impl Default for FutexWord {
+    fn default() -> Self {
+        FutexWord::new(0)
+    }
+}
+
+#[cfg(loom)]
 impl std::ops::Deref for FutexWord {
     type Target = AtomicU32;
     fn deref(&self) -> &AtomicU32 {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 const LAB01: &str = env!("CARGO_BIN_EXE_lab01-processes");
+const LAB03: &str = env!("CARGO_BIN_EXE_lab03-queues");
 const LAB04: &str = env!("CARGO_BIN_EXE_lab04-race");
 const LAB05: &str = env!("CARGO_BIN_EXE_lab05-locks");
 const TOUR: &str = env!("CARGO_BIN_EXE_tour");
@@ -74,6 +75,47 @@ fn lab01_reports_workers_globals_and_start_cost() {
 }
 
 #[test]
+fn lab03_puts_results_back_in_order_and_measures_both_transports() {
+    let r = json_report(
+        LAB03,
+        &[
+            "--workers",
+            "3",
+            "--tasks",
+            "30",
+            "--messages",
+            "2000",
+            "--sizes",
+            "64,4096",
+        ],
+    );
+    assert_eq!(r["lab"], "lab03-queues");
+    assert_eq!(r["in_order_after_sort"], true);
+    let mut order: Vec<u64> = r["arrival_order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_u64())
+        .collect();
+    order.sort_unstable();
+    assert_eq!(
+        order,
+        (0..30).collect::<Vec<u64>>(),
+        "every rank arrives once"
+    );
+    let results = r["results"].as_array().expect("results");
+    assert_eq!(results.len(), 4);
+    for x in results {
+        assert!(x["transport"] == "pipe" || x["transport"] == "queue", "{x}");
+        assert_eq!(x["messages"], 2000);
+        assert!(
+            x["msgs_per_s"].as_f64().unwrap() > 0.0 && x["mb_per_s"].as_f64().unwrap() > 0.0,
+            "{x}"
+        );
+    }
+}
+
+#[test]
 fn lab04_reports_every_strategy_with_exact_arithmetic() {
     let r = json_report(LAB04, &["--workers", "2", "--increments", "300000"]);
     assert_eq!(r["lab"], "lab04-race");
@@ -129,7 +171,7 @@ fn lab05_keeps_the_invariant_and_recovers_a_dead_holder() {
 
 #[test]
 fn every_lab_has_help() {
-    for exe in [LAB01, LAB04, LAB05, TOUR] {
+    for exe in [LAB01, LAB03, LAB04, LAB05, TOUR] {
         let out = run(exe, &["--help"]);
         assert!(out.status.success(), "{exe} --help");
         assert!(
@@ -148,6 +190,8 @@ fn absurd_options_are_clear_errors() {
         (LAB04, &["--increments", "lots"], "not a whole number"),
         (LAB01, &["--runs", "0"], "at least 1"),
         (LAB05, &["--accounts", "1"], "at least 2"),
+        (LAB03, &["--sizes", "64,0"], "at least 1"),
+        (LAB03, &["--sizes", "99999999"], "at most"),
         (LAB05, &["--timeout-ms", "999999999"], "at most"),
     ];
     for (exe, args, expected) in cases {

@@ -3,5 +3,6 @@
 
 pub mod locks;
 pub mod processes;
+pub mod queues;
 pub mod race;
 pub mod tour;

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{locks, processes, race};
+use super::{locks, processes, queues, race};
 use crate::report::{Outcome, Report};
 
 /// One lab's line in the tour.
@@ -74,6 +74,14 @@ pub fn run(live: bool) -> TourReport {
             processes::run(&processes::ProcessesConfig {
                 workers: 4,
                 runs: 20,
+            })
+        }),
+        stop("lab03-queues", live, || {
+            queues::run(&queues::QueuesConfig {
+                workers: 4,
+                tasks: 20,
+                messages: 50_000,
+                sizes: vec![64, 4096],
             })
         }),
         stop("lab04-race", live, || {

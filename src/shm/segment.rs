@@ -52,6 +52,10 @@ pub enum ObjectKind {
     Value = 1,
     /// A [`crate::SharedArray`].
     Array = 2,
+    /// A [`crate::channel::Pipe`].
+    Pipe = 3,
+    /// A [`crate::channel::Queue`].
+    Queue = 4,
 }
 
 impl ObjectKind {
@@ -59,6 +63,8 @@ impl ObjectKind {
         match tag {
             1 => Some(ObjectKind::Value),
             2 => Some(ObjectKind::Array),
+            3 => Some(ObjectKind::Pipe),
+            4 => Some(ObjectKind::Queue),
             _ => None,
         }
     }
@@ -68,6 +74,8 @@ impl ObjectKind {
         match self {
             ObjectKind::Value => "value",
             ObjectKind::Array => "array",
+            ObjectKind::Pipe => "pipe",
+            ObjectKind::Queue => "queue",
         }
     }
 
@@ -76,6 +84,8 @@ impl ObjectKind {
         match self {
             ObjectKind::Value => "a value",
             ObjectKind::Array => "an array",
+            ObjectKind::Pipe => "a pipe",
+            ObjectKind::Queue => "a queue",
         }
     }
 }

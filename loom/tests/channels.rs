@@ -1,0 +1,118 @@
+//! Model checks of the channels' engines: the pipe's single-producer ring
+//! and the queue's locked slot ring, with the same code the labs run.
+//!
+//! Run: RUSTFLAGS="--cfg loom" cargo test --release -p shmlab-loom --test channels --target-dir target/loom
+//!
+//! Bounds: the rings are made as small as possible (2 words, 1 slot) so that
+//! every message makes the other side wait, which is where lost wake-ups
+//! hide; a lost wake-up shows as a loom deadlock, because the futex model
+//! blocks until woken. Every model uses a preemption bound of 2: a lost
+//! wake-up needs one preemption (between a waiter's check and its sleep),
+//! and the ring's loops make unbounded exploration take hours.
+#![cfg(loom)]
+
+use loom::sync::Arc;
+use loom::thread;
+use shmlab::channel::ring::{Ring, RingCtl, RingEnd, RingError};
+use shmlab::channel::slots::{Slots, SlotsCtl};
+use shmlab::lock::FutexLock;
+use shmlab::sync::{AtomicU64, Deadline};
+
+fn bounded(preemptions: usize) -> loom::model::Builder {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(preemptions);
+    builder
+}
+
+struct RingParts {
+    ctl: RingCtl,
+    words: Vec<AtomicU64>,
+}
+
+fn ring_parts(words: usize) -> Arc<RingParts> {
+    Arc::new(RingParts {
+        ctl: RingCtl::default(),
+        words: (0..words).map(|_| AtomicU64::new(0)).collect(),
+    })
+}
+
+/// Two one-byte messages through a two-word ring: the writer must wait for
+/// the reader before the second. Both arrive, in order, and the close after
+/// them is seen.
+#[test]
+fn ring_delivers_in_order_through_a_full_ring() {
+    bounded(2).check(|| {
+        let parts = ring_parts(2);
+        let writer = parts.clone();
+        let producer = thread::spawn(move || {
+            let ring = Ring::new(&writer.ctl, &writer.words);
+            ring.write(&[1], Deadline::never()).expect("write 1");
+            ring.write(&[2], Deadline::never()).expect("write 2");
+            ring.close(RingEnd::Writer);
+        });
+        let ring = Ring::new(&parts.ctl, &parts.words);
+        assert_eq!(ring.read(Deadline::never()), Ok(vec![1]));
+        assert_eq!(ring.read(Deadline::never()), Ok(vec![2]));
+        assert_eq!(ring.read(Deadline::never()), Err(RingError::Disconnected));
+        producer.join().expect("producer");
+    });
+}
+
+/// A message longer than the ring streams through it.
+#[test]
+fn ring_streams_a_message_longer_than_itself() {
+    bounded(2).check(|| {
+        let parts = ring_parts(2);
+        let writer = parts.clone();
+        let producer = thread::spawn(move || {
+            let ring = Ring::new(&writer.ctl, &writer.words);
+            ring.write(&[7; 17], Deadline::never()).expect("write");
+        });
+        let ring = Ring::new(&parts.ctl, &parts.words);
+        assert_eq!(ring.read(Deadline::never()), Ok(vec![7; 17]));
+        producer.join().expect("producer");
+    });
+}
+
+struct QueueParts {
+    ctl: SlotsCtl,
+    lock: FutexLock,
+    words: Vec<AtomicU64>,
+}
+
+fn queue_parts(slots: usize, slot_words: usize) -> Arc<QueueParts> {
+    Arc::new(QueueParts {
+        ctl: SlotsCtl::new(),
+        lock: FutexLock::new(),
+        words: (0..slots * slot_words).map(|_| AtomicU64::new(0)).collect(),
+    })
+}
+
+/// Two producers, one consumer, a one-slot queue: both items arrive, once
+/// each, whatever the interleaving.
+#[test]
+fn queue_two_producers_one_slot_lose_nothing() {
+    bounded(2).check(|| {
+        let parts = queue_parts(1, 2);
+        let producers: Vec<_> = [10u8, 20]
+            .into_iter()
+            .map(|item| {
+                let parts = parts.clone();
+                thread::spawn(move || {
+                    let slots = Slots::new(&parts.ctl, &parts.lock, &parts.words, 2);
+                    slots.put(&[item], Deadline::never()).expect("put");
+                })
+            })
+            .collect();
+        let slots = Slots::new(&parts.ctl, &parts.lock, &parts.words, 2);
+        let mut got = vec![
+            slots.get(Deadline::never()).expect("get")[0],
+            slots.get(Deadline::never()).expect("get")[0],
+        ];
+        got.sort();
+        assert_eq!(got, vec![10, 20]);
+        for p in producers {
+            p.join().expect("producer");
+        }
+    });
+}

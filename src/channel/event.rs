@@ -1,0 +1,41 @@
+//! An event count: one futex word that counts publications, with bit 0
+//! meaning "someone sleeps on me". Both the pipe's rings and the queue wait
+//! with it.
+//!
+//! A publisher adds 2 after making its change visible; if bit 0 was set it
+//! clears it and wakes the sleepers. A waiter reads the word *before* it
+//! checks its condition, and sleeps only if the word still holds that value
+//! (setting bit 0 with a compare-and-swap first). Every step is on one
+//! word, so a publication can never slip between a waiter's check and its
+//! sleep: no lost wake-up, and no SeqCst needed.
+
+use std::time::Duration;
+
+use crate::sync::{self, FutexWord, Ordering};
+
+/// Reads the count before checking a condition.
+pub fn observe(word: &FutexWord) -> u32 {
+    word.load(Ordering::Acquire)
+}
+
+/// Counts one publication and wakes every sleeper, if there are any.
+pub fn announce(word: &FutexWord) {
+    let before = word.fetch_add(2, Ordering::AcqRel);
+    if before & 1 != 0 {
+        word.fetch_and(!1, Ordering::AcqRel);
+        sync::futex_wake(word, u32::MAX);
+    }
+}
+
+/// Sleeps for at most `nap` unless something was published since `seen`
+/// was observed. Returns at once (to let the caller look again) if so.
+pub fn sleep(word: &FutexWord, seen: u32, nap: Duration) {
+    if seen & 1 == 0
+        && word
+            .compare_exchange(seen, seen | 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+    {
+        return;
+    }
+    sync::futex_wait(word, seen | 1, Some(nap));
+}

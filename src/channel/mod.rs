@@ -1,0 +1,76 @@
+//! Channels between processes: [`Pipe`] (two connected ends) and
+//! [`Queue`] (many producers, many consumers), both in shared memory.
+//!
+//! Python's `multiprocessing.Queue` is a pipe plus a feeder thread, which is
+//! why a process that put items and then exits can hang until they are
+//! consumed ("joining processes that use queues"). Here the items live in
+//! the shared segment itself: `put` returns once the item is in shared
+//! memory, a producer can exit at once, and nothing it put is lost.
+
+pub mod event;
+pub mod ring;
+pub mod slots;
+pub mod words;
+
+#[cfg(not(loom))]
+mod pipe;
+#[cfg(not(loom))]
+mod queue;
+
+#[cfg(not(loom))]
+pub use errors::ChannelError;
+#[cfg(not(loom))]
+pub use pipe::{DEFAULT_PIPE_BYTES, Pipe, PipeSide, PipeToken};
+#[cfg(not(loom))]
+pub use queue::{DEFAULT_SLOT_BYTES, Queue};
+
+#[cfg(not(loom))]
+mod errors {
+    use super::ring::RingError;
+    use crate::shm::ShmError;
+
+    /// Why a channel operation failed.
+    #[derive(Debug, thiserror::Error)]
+    pub enum ChannelError {
+        /// The segment could not be created or opened.
+        #[error(transparent)]
+        Shm(#[from] ShmError),
+        /// Nothing arrived (or no room freed) before the timeout.
+        #[error("timed out")]
+        Timeout,
+        /// The other end is closed or its process died, and nothing is left.
+        #[error("the other end of the channel is closed (or its process died)")]
+        Disconnected,
+        /// A message could not be encoded or decoded.
+        #[error("could not encode or decode a message: {0}")]
+        Codec(#[from] serde_json::Error),
+        /// A message is larger than a queue slot.
+        #[error("a message of {len} bytes does not fit a queue slot of {slot} bytes")]
+        MessageTooLarge {
+            /// The message's size.
+            len: usize,
+            /// The slot's size.
+            slot: usize,
+        },
+        /// The requested capacity does not fit in memory.
+        #[error("the requested capacity is too large")]
+        TooLarge,
+        /// The segment is a channel of an impossible shape (another version, or
+        /// a peer that broke the protocol).
+        #[error("the channel's segment is malformed")]
+        Malformed,
+        /// A queue of zero messages.
+        #[error("a queue needs room for at least one message")]
+        ZeroCapacity,
+    }
+
+    impl From<RingError> for ChannelError {
+        fn from(e: RingError) -> Self {
+            match e {
+                RingError::Timeout => ChannelError::Timeout,
+                RingError::Disconnected => ChannelError::Disconnected,
+                RingError::Corrupt(_) => ChannelError::Malformed,
+            }
+        }
+    }
+}
