@@ -197,6 +197,12 @@ impl Pipe {
     }
 
     /// Sends raw bytes, giving up after `timeout` if there is no room.
+    ///
+    /// The timeout covers waiting for room for the whole message. A message
+    /// larger than the pipe's capacity streams through it, and once it has
+    /// started it waits for the reader without a timeout (a reader that
+    /// closes or dies still ends the wait) — so two ends that both send such
+    /// messages without receiving deadlock, as with any pipe.
     pub fn send_bytes_timeout(&self, bytes: &[u8], timeout: Duration) -> Result<(), ChannelError> {
         Ok(self.outgoing().write(bytes, Deadline::after(timeout))?)
     }
