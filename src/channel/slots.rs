@@ -186,6 +186,16 @@ impl<'a> Slots<'a> {
         &self.words[start..start + self.slot_words]
     }
 
+    /// `head` and `tail`, read under the lock and checked to be possible.
+    fn indices(&self) -> Result<(u64, u64), SlotError> {
+        let head = self.ctl.head.load(Ordering::Relaxed);
+        let tail = self.ctl.tail.load(Ordering::Relaxed);
+        if tail < head || tail - head > self.capacity {
+            return Err(SlotError::Corrupt);
+        }
+        Ok((head, tail))
+    }
+
     /// Puts one message, waiting while the queue is full, up to `deadline`.
     pub fn put(&self, payload: &[u8], mut deadline: Deadline) -> Result<(), SlotError> {
         if payload.len() > self.slot_bytes() {
@@ -195,11 +205,7 @@ impl<'a> Slots<'a> {
             let seen = event::observe(&self.ctl.not_full);
             {
                 let _held = self.lock(deadline)?;
-                let head = self.ctl.head.load(Ordering::Relaxed);
-                let tail = self.ctl.tail.load(Ordering::Relaxed);
-                if tail < head || tail - head > self.capacity {
-                    return Err(SlotError::Corrupt);
-                }
+                let (head, tail) = self.indices()?;
                 if tail - head < self.capacity {
                     let slot = self.slot(tail);
                     slot[0].store(payload.len() as u64, Ordering::Relaxed);
@@ -231,11 +237,7 @@ impl<'a> Slots<'a> {
             let seen = event::observe(&self.ctl.not_empty);
             {
                 let _held = self.lock(deadline)?;
-                let head = self.ctl.head.load(Ordering::Relaxed);
-                let tail = self.ctl.tail.load(Ordering::Relaxed);
-                if tail < head || tail - head > self.capacity {
-                    return Err(SlotError::Corrupt);
-                }
+                let (head, tail) = self.indices()?;
                 if tail > head {
                     let slot = self.slot(head);
                     let len = slot[0].load(Ordering::Relaxed);
