@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::ChannelError;
-use super::ring::{Ring, RingCtl, RingEnd};
+use super::ring::{Ring, RingCtl, RingEnd, RingError};
 use crate::element::ElementType;
 use crate::lock::{FutexLock, LockKind};
 use crate::shm::{ObjectKind, Segment, Spec};
@@ -215,6 +215,39 @@ impl Pipe {
     /// Receives raw bytes, giving up after `timeout`.
     pub fn recv_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>, ChannelError> {
         Ok(self.incoming().read(Deadline::after(timeout))?)
+    }
+
+    /// Sends raw bytes only if there is room for the whole message now:
+    /// `Ok(false)` means "full, nothing written". Never waits, never spins
+    /// (a message larger than the pipe's capacity is written, streaming,
+    /// only when the pipe is empty).
+    pub fn try_send_bytes(&self, bytes: &[u8]) -> Result<bool, ChannelError> {
+        match self
+            .outgoing()
+            .write(bytes, Deadline::after(Duration::ZERO))
+        {
+            Ok(()) => Ok(true),
+            Err(RingError::Timeout) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Receives one message of raw bytes if one has arrived: `Ok(None)`
+    /// means "nothing yet". Never sleeps; a message that has started to
+    /// arrive is read to its end (its writer is busy sending the rest).
+    pub fn try_recv_bytes(&self) -> Result<Option<Vec<u8>>, ChannelError> {
+        let incoming = self.incoming();
+        if incoming.has_data() {
+            return Ok(Some(incoming.read(Deadline::never())?));
+        }
+        if incoming.peer_closed(RingEnd::Reader) {
+            // Closed, but it may have written just before closing.
+            if incoming.has_data() {
+                return Ok(Some(incoming.read(Deadline::never())?));
+            }
+            return Err(ChannelError::Disconnected);
+        }
+        Ok(None)
     }
 
     /// Sends a value (serialised as JSON).

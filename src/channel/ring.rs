@@ -164,12 +164,16 @@ impl<'a> Ring<'a> {
         watch: &mut sync::OwnerWatch,
         mut ready: impl FnMut() -> bool,
     ) -> Result<(), RingError> {
+        // A caller that asked not to wait (a zero timeout) wants one look,
+        // not a spin.
         #[cfg(not(loom))]
-        for _ in 0..SPINS {
-            if ready() {
-                return Ok(());
+        if !deadline.expired() {
+            for _ in 0..SPINS {
+                if ready() {
+                    return Ok(());
+                }
+                std::hint::spin_loop();
             }
-            std::hint::spin_loop();
         }
         loop {
             let seen = event::observe(&side.seq);
@@ -193,6 +197,23 @@ impl<'a> Ring<'a> {
             event::sleep(&side.seq, seen, nap);
             deadline.waited();
         }
+    }
+
+    /// Whether a message (or the start of one) is waiting to be read. Only
+    /// the reader may rely on the answer: the writer can only add to it.
+    pub fn has_data(&self) -> bool {
+        self.ctl.writer.position.load(Ordering::Acquire)
+            != self.ctl.reader.position.load(Ordering::Relaxed)
+    }
+
+    /// Whether the other end of `end` has closed (a peer that *died* is
+    /// noticed by waits, after [`PEER_CHECK`]).
+    pub fn peer_closed(&self, end: RingEnd) -> bool {
+        let peer = match end {
+            RingEnd::Reader => &self.ctl.writer,
+            RingEnd::Writer => &self.ctl.reader,
+        };
+        peer.closed.load(Ordering::Acquire) != 0
     }
 
     /// Writes one message, waiting up to `deadline` for room.
