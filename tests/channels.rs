@@ -18,6 +18,10 @@ fn main() {
             "pipe_streams_messages_larger_than_itself",
             pipe_streams_messages_larger_than_itself,
         ),
+        (
+            "pipe_messages_at_the_ring_edges",
+            pipe_messages_at_the_ring_edges,
+        ),
         ("pipe_recv_timeout_is_bounded", pipe_recv_timeout_is_bounded),
         (
             "pipe_close_is_seen_after_the_last_message",
@@ -31,6 +35,10 @@ fn main() {
         (
             "queue_producers_may_exit_before_consumption",
             queue_producers_may_exit_before_consumption,
+        ),
+        (
+            "queue_one_producer_one_consumer_in_order",
+            queue_one_producer_one_consumer_in_order,
         ),
         ("queue_timeouts_and_limits", queue_timeouts_and_limits),
         ("queue_survives_a_killed_user", queue_survives_a_killed_user),
@@ -96,6 +104,46 @@ fn pipe_streams_messages_larger_than_itself() -> anyhow::Result<()> {
     ensure!(back == data, "the echo differs");
     let (len, sum) = worker.join()?.map_err(anyhow::Error::msg)?;
     ensure!(len == data.len() && sum == data.iter().map(|&b| u64::from(b)).sum::<u64>());
+    Ok(())
+}
+
+/// In a worker: echoes `n` raw messages back as they are.
+fn echo_bytes(args: (PipeToken, u32)) -> Result<u32, String> {
+    let pipe = Pipe::open(&args.0).map_err(|e| e.to_string())?;
+    for _ in 0..args.1 {
+        let message = pipe.recv_bytes().map_err(|e| e.to_string())?;
+        pipe.send_bytes(&message).map_err(|e| e.to_string())?;
+    }
+    Ok(args.1)
+}
+shmlab::task!(echo_bytes);
+
+/// Bytes of message `i` of `len` bytes: no two neighbours alike.
+fn pattern(i: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|j| (j * 31 + i * 7 + 1) as u8).collect()
+}
+
+fn pipe_messages_at_the_ring_edges() -> anyhow::Result<()> {
+    // 4096 bytes = 512 words each way. A message takes one length word
+    // plus its bytes in words: 4088 bytes fill the ring exactly, 4089 are
+    // one word too many and stream.
+    let (here, there) = Pipe::with_capacity(4096)?;
+    let mut lengths = vec![0, 1, 7, 8, 9, 4088, 4089, 4080, 4095, 4096, 4088];
+    lengths.extend([12_345, 4088, 1, 100_003]);
+    // Odd sizes, so that messages start at every offset and wrap the end.
+    lengths.extend((0..3000).map(|i| (i * 37) % 1500));
+    let count = u32::try_from(lengths.len())?;
+    let worker = process::spawn(echo_bytes, &(there.hand_over(), count))?;
+    for (i, &len) in lengths.iter().enumerate() {
+        let data = pattern(i, len);
+        here.send_bytes(&data)?;
+        let back = here.recv_bytes_timeout(Duration::from_secs(20))?;
+        ensure!(
+            back == data,
+            "message {i} of {len} bytes came back different"
+        );
+    }
+    ensure!(worker.join()?.map_err(anyhow::Error::msg)? == count);
     Ok(())
 }
 
@@ -247,6 +295,34 @@ fn queue_producers_may_exit_before_consumption() -> anyhow::Result<()> {
     for i in 0..1000u64 {
         ensure!(queue.get::<u64>()? == i);
     }
+    Ok(())
+}
+
+/// In a worker: puts `count` raw messages, message `i` being
+/// `pattern(i, i % 65)`.
+fn produce_bytes(args: (String, usize)) -> Result<(), String> {
+    let queue = Queue::open(&args.0).map_err(|e| e.to_string())?;
+    for i in 0..args.1 {
+        queue
+            .put_bytes(&pattern(i, i % 65))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+shmlab::task!(produce_bytes);
+
+fn queue_one_producer_one_consumer_in_order() -> anyhow::Result<()> {
+    // Three slots (not a power of two), so both sides keep waiting for
+    // each other and the indices wrap thousands of times.
+    let queue = Queue::with_slot_size(3, 64)?;
+    let count = 20_000;
+    let producer = process::spawn(produce_bytes, &(queue.name().to_string(), count))?;
+    for i in 0..count {
+        let got = queue.get_bytes_timeout(Duration::from_secs(20))?;
+        ensure!(got == pattern(i, i % 65), "item {i} differs: {got:?}");
+    }
+    producer.join()?.map_err(anyhow::Error::msg)?;
+    ensure!(queue.is_empty() && !queue.take_owner_died());
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! Model checks of the channels' engines: the pipe's single-producer ring
-//! and the queue's locked slot ring, with the same code the labs run.
+//! and the queue's slot ring under its two locks, with the same code the
+//! labs run.
 //!
 //! Run: RUSTFLAGS="--cfg loom" cargo test --release -p shmlab-loom --test channels --target-dir target/loom
 //!
@@ -74,6 +75,26 @@ fn ring_streams_a_message_longer_than_itself() {
     });
 }
 
+/// A message that fills a four-word ring exactly, written after a two-word
+/// one: the writer must wait for the ring to be empty, then its body wraps
+/// around the ring's end in two runs, and the reader copies both back.
+#[test]
+fn ring_wraps_a_message_exactly_its_size() {
+    bounded(2).check(|| {
+        let parts = ring_parts(4);
+        let writer = parts.clone();
+        let producer = thread::spawn(move || {
+            let ring = Ring::new(&writer.ctl, &writer.words);
+            ring.write(&[1; 8], Deadline::never()).expect("write 1");
+            ring.write(&[2; 20], Deadline::never()).expect("write 2");
+        });
+        let ring = Ring::new(&parts.ctl, &parts.words);
+        assert_eq!(ring.read(Deadline::never()), Ok(vec![1; 8]));
+        assert_eq!(ring.read(Deadline::never()), Ok(vec![2; 20]));
+        producer.join().expect("producer");
+    });
+}
+
 struct QueueParts {
     ctl: SlotsCtl,
     lock: FutexLock,
@@ -114,5 +135,56 @@ fn queue_two_producers_one_slot_lose_nothing() {
         for p in producers {
             p.join().expect("producer");
         }
+    });
+}
+
+/// One producer, two consumers, a one-slot queue: the consumers share their
+/// lock, and each item is taken exactly once.
+#[test]
+fn queue_two_consumers_one_slot_take_each_item_once() {
+    bounded(2).check(|| {
+        let parts = queue_parts(1, 2);
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                let parts = parts.clone();
+                thread::spawn(move || {
+                    let slots = Slots::new(&parts.ctl, &parts.lock, &parts.words, 2);
+                    slots.get(Deadline::never()).expect("get")[0]
+                })
+            })
+            .collect();
+        let slots = Slots::new(&parts.ctl, &parts.lock, &parts.words, 2);
+        slots.put(&[10], Deadline::never()).expect("put");
+        slots.put(&[20], Deadline::never()).expect("put");
+        let mut got: Vec<u8> = consumers
+            .into_iter()
+            .map(|c| c.join().expect("consumer"))
+            .collect();
+        got.sort();
+        assert_eq!(got, vec![10, 20]);
+    });
+}
+
+/// One producer, one consumer, two slots, three items: both sides work
+/// from their last look at the other's index and look again only when the
+/// queue seems full (or empty). Everything arrives, in order.
+#[test]
+fn queue_one_producer_one_consumer_in_order() {
+    bounded(2).check(|| {
+        let parts = queue_parts(2, 2);
+        let producer_parts = parts.clone();
+        let producer = thread::spawn(move || {
+            let p = &producer_parts;
+            let slots = Slots::new(&p.ctl, &p.lock, &p.words, 2);
+            for item in [1u8, 2, 3] {
+                slots.put(&[item], Deadline::never()).expect("put");
+            }
+        });
+        let slots = Slots::new(&parts.ctl, &parts.lock, &parts.words, 2);
+        for item in [1u8, 2, 3] {
+            assert_eq!(slots.get(Deadline::never()), Ok(vec![item]));
+        }
+        producer.join().expect("producer");
+        assert!(slots.is_empty());
     });
 }

@@ -39,3 +39,42 @@ pub fn sleep(word: &FutexWord, seen: u32, nap: Duration) {
     }
     sync::futex_wait(word, seen | 1, Some(nap));
 }
+
+/// Pause-spins before [`spin`] starts to yield: about 3 µs here, enough
+/// for a peer running on the other CPU that is about to publish.
+#[cfg(not(loom))]
+const PAUSES: u32 = 100;
+/// How long [`spin`] keeps looking before its caller sleeps (the old
+/// 4000 pause-spins took about as long).
+#[cfg(not(loom))]
+const SPIN_BUDGET: Duration = Duration::from_micros(100);
+
+/// Looks at `ready` for a while before the caller sleeps on the futex;
+/// true as soon as it holds.
+///
+/// First a short pause-spin, then `sched_yield` between looks until
+/// `SPIN_BUDGET` (100 µs) has passed. Yielding matters when the peer needs
+/// *this* CPU to make `ready` true (both processes on one CPU): a pure spin
+/// keeps it off until the time slice ends (lab03 on one CPU: 1.5–5.8×
+/// faster with the yield than with 4000 pause-spins). With nothing else
+/// runnable, `sched_yield` returns at once (about 0.6 µs here), so with
+/// the peer on the other CPU this is still a spin.
+#[cfg(not(loom))]
+pub fn spin(mut ready: impl FnMut() -> bool) -> bool {
+    for _ in 0..PAUSES {
+        if ready() {
+            return true;
+        }
+        std::hint::spin_loop();
+    }
+    let start = std::time::Instant::now();
+    loop {
+        if ready() {
+            return true;
+        }
+        if start.elapsed() > SPIN_BUDGET {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+}

@@ -44,7 +44,7 @@ pub struct PipeToken {
 
 /// One end of a duplex pipe. Messages are delivered whole and in order;
 /// each direction is a ring buffer in shared memory, so nothing goes
-/// through the kernel unless a side has to sleep.
+/// through the kernel unless a side has to wait.
 ///
 /// One end is for one thread at a time (it is `Send` but not `Sync`), like
 /// a `multiprocessing` connection.

@@ -83,6 +83,9 @@ impl Queue {
     /// Opens a queue another process created.
     pub fn open(name: &str) -> Result<Queue, ChannelError> {
         let segment = Segment::open(name, spec())?;
+        if segment.len() < CTL_WORDS {
+            return Err(ChannelError::Malformed);
+        }
         let mut queue = Queue {
             segment,
             capacity: 0,
@@ -105,10 +108,11 @@ impl Queue {
 
     fn ctl(&self) -> &SlotsCtl {
         // SAFETY: the segment holds at least CTL_WORDS words (created so;
-        // checked on open via the recorded shape). SlotsCtl is a repr(C)
-        // struct of atomics with alignment 64, valid when zeroed, and the
-        // cells start 64-byte aligned in a page-aligned mapping. These words
-        // are only used as this SlotsCtl. It lives as long as `self`.
+        // checked first thing on open). SlotsCtl is a repr(C) struct of
+        // atomics and a FutexLock (one atomic word), with alignment 64 and
+        // valid when zeroed, and the cells start 64-byte aligned in a
+        // page-aligned mapping. These words are only used as this SlotsCtl.
+        // It lives as long as `self`.
         unsafe { &*self.segment.cells::<u64>().as_ptr().cast::<SlotsCtl>() }
     }
 
@@ -211,9 +215,9 @@ impl Queue {
         Ok(serde_json::from_slice(&self.get_bytes_timeout(timeout)?)?)
     }
 
-    /// Whether a process died while holding the queue's lock since the last
-    /// call (the queue stays usable; an item that process was taking may be
-    /// lost with it).
+    /// Whether a process died while holding one of the queue's locks (the
+    /// producers' or the consumers') since the last call (the queue stays
+    /// usable; an item that process was taking may be lost with it).
     pub fn take_owner_died(&self) -> bool {
         self.slots().take_owner_died()
     }

@@ -12,8 +12,21 @@
 //! holding its length in bytes, then the bytes packed into words. A message
 //! longer than the ring streams through it in pieces.
 //!
+//! # Cost per message
+//!
+//! Each side's counter and event count share one cache line that only that
+//! side writes; who holds an end and whether it closed sit on another line
+//! that hardly ever changes. Each side keeps the other's counter as it last
+//! read it (`seen`, a lower bound, since counters only grow) and reads the
+//! other side's line only when that bound says "no room" (writer) or "no
+//! data" (reader). A message that fits is written once there is room for
+//! all of it, in at most two runs of word stores (before and after the
+//! ring's end, [`words::store`]) and one Release store of `tail`; the reader
+//! copies it out the same way.
+//!
 //! Sleeping uses one [`super::event`] count per direction: the writer's
-//! `seq` wakes the reader, the reader's `seq` wakes the writer.
+//! `seq` wakes the reader, the reader's `seq` wakes the writer. Before it
+//! sleeps, a waiter looks for a while ([`event::spin`]).
 
 use std::time::Duration;
 
@@ -29,43 +42,67 @@ pub enum RingError {
     /// The other end closed (or its process died) and nothing is left.
     #[error("the other end is closed")]
     Disconnected,
-    /// The words read are not a valid message (a peer broke the protocol).
-    #[error("corrupt message length {0}")]
+    /// A length or a counter read from the ring is impossible (a peer broke
+    /// the protocol).
+    #[error("corrupt ring: impossible length or position {0}")]
     Corrupt(u64),
 }
 
 /// How long a sleeper naps before it checks whether its peer still exists.
 const PEER_CHECK: Duration = Duration::from_millis(10);
-/// Spins before sleeping: a peer on the other CPU usually answers sooner
-/// than a futex round trip.
-#[cfg(not(loom))]
-const SPINS: u32 = 4000;
 /// The longest message accepted (1 GiB), so a corrupt length cannot make the
 /// reader allocate the machine's memory.
 pub const MAX_MESSAGE: u64 = 1 << 30;
 
-/// One side's counter and state, on a cache line of its own.
+/// The hot half of a side: written by that side on every message, read by
+/// the other side only when it runs out of room (writer) or data (reader).
 #[derive(Debug)]
 #[repr(C, align(64))]
-pub struct Side {
+struct Hot {
     /// `head` for the reader side, `tail` for the writer side.
     position: AtomicU64,
     /// Publications of this side, bit 0 = the *other* side sleeps on it.
     seq: FutexWord,
+    /// The other side's position as this side last read it: a lower bound
+    /// of the real one (positions only grow), so room or data computed from
+    /// it is never more than there really is. Private to this side; it
+    /// saves reading the other side's line for every message.
+    seen: AtomicU64,
+}
+
+/// The cold half of a side: written when an end is opened, handed over or
+/// closed, read by the other side on every write. On a line of its own, so
+/// the hot counters do not keep pulling it away from the reader.
+#[derive(Debug)]
+#[repr(C, align(64))]
+struct Cold {
     /// The pid that holds this end (0: none yet, or handed to another process).
     pid: AtomicU32,
     /// Non-zero once this end is closed.
     closed: AtomicU32,
 }
 
+/// One side's counter and state: a hot cache line and a cold one.
+#[derive(Debug)]
+#[repr(C, align(64))]
+pub struct Side {
+    hot: Hot,
+    cold: Cold,
+}
+
 impl Side {
     /// A fresh side (zeroed shared memory is the same thing).
     pub fn new() -> Self {
         Side {
-            position: AtomicU64::new(0),
-            seq: FutexWord::new(0),
-            pid: AtomicU32::new(0),
-            closed: AtomicU32::new(0),
+            hot: Hot {
+                position: AtomicU64::new(0),
+                seq: FutexWord::new(0),
+                seen: AtomicU64::new(0),
+            },
+            cold: Cold {
+                pid: AtomicU32::new(0),
+                closed: AtomicU32::new(0),
+            },
         }
     }
 }
@@ -117,32 +154,36 @@ impl<'a> Ring<'a> {
         }
     }
 
-    fn mask(&self) -> u64 {
-        self.words.len() as u64 - 1
+    fn peer(&self, end: RingEnd) -> &'a Side {
+        match end {
+            RingEnd::Reader => &self.ctl.writer,
+            RingEnd::Writer => &self.ctl.reader,
+        }
+    }
+
+    fn capacity(&self) -> u64 {
+        self.words.len() as u64
     }
 
     /// Records that process `pid` (0 = nobody) holds `end`.
     pub fn set_holder(&self, end: RingEnd, pid: u32) {
-        self.side(end).pid.store(pid, Ordering::Release);
+        self.side(end).cold.pid.store(pid, Ordering::Release);
     }
 
     /// Closes `end` and wakes the other end, so it sees the close.
     pub fn close(&self, end: RingEnd) {
         let side = self.side(end);
-        side.closed.store(1, Ordering::Release);
+        side.cold.closed.store(1, Ordering::Release);
         Self::announce(side);
     }
 
     /// Whether the other end of `end` is gone: closed, or its process died.
     fn peer_gone(&self, end: RingEnd, watch: &mut sync::OwnerWatch) -> bool {
-        let peer = match end {
-            RingEnd::Reader => &self.ctl.writer,
-            RingEnd::Writer => &self.ctl.reader,
-        };
-        if peer.closed.load(Ordering::Acquire) != 0 {
+        let peer = self.peer(end);
+        if peer.cold.closed.load(Ordering::Acquire) != 0 {
             return true;
         }
-        match peer.pid.load(Ordering::Acquire) {
+        match peer.cold.pid.load(Ordering::Acquire) {
             0 => false,
             pid => watch.holder_is_dead(pid),
         }
@@ -150,12 +191,11 @@ impl<'a> Ring<'a> {
 
     /// Counts one publication of `side` and wakes a sleeper if there is one.
     fn announce(side: &Side) {
-        event::announce(&side.seq);
+        event::announce(&side.hot.seq);
     }
 
-    /// Waits until `ready()` holds, sleeping on `side.seq` (the other end's
-    /// publications). `seen` must be a value of `side.seq` read before the
-    /// last failed `ready()` check.
+    /// Waits until `ready()` holds, sleeping on `side`'s event count (the
+    /// other end's publications).
     fn wait(
         &self,
         end: RingEnd,
@@ -164,19 +204,15 @@ impl<'a> Ring<'a> {
         watch: &mut sync::OwnerWatch,
         mut ready: impl FnMut() -> bool,
     ) -> Result<(), RingError> {
+        let seq = &side.hot.seq;
         // A caller that asked not to wait (a zero timeout) wants one look,
         // not a spin.
         #[cfg(not(loom))]
-        if !deadline.expired() {
-            for _ in 0..SPINS {
-                if ready() {
-                    return Ok(());
-                }
-                std::hint::spin_loop();
-            }
+        if !deadline.expired() && event::spin(&mut ready) {
+            return Ok(());
         }
         loop {
-            let seen = event::observe(&side.seq);
+            let seen = event::observe(seq);
             if ready() {
                 return Ok(());
             }
@@ -194,64 +230,108 @@ impl<'a> Ring<'a> {
             let nap = deadline
                 .remaining()
                 .map_or(PEER_CHECK, |r| r.min(PEER_CHECK));
-            event::sleep(&side.seq, seen, nap);
+            event::sleep(seq, seen, nap);
             deadline.waited();
         }
+    }
+
+    /// The reader's `head`, read by the writer (Acquire: the reader read
+    /// those words before it published it), checked to be possible.
+    fn load_head(&self, tail: u64) -> Result<u64, RingError> {
+        let head = self.ctl.reader.hot.position.load(Ordering::Acquire);
+        if head > tail || tail - head > self.capacity() {
+            return Err(RingError::Corrupt(head));
+        }
+        Ok(head)
+    }
+
+    /// The writer's `tail`, read by the reader (Acquire: the writer wrote
+    /// those words before it published it), checked to be possible.
+    fn load_tail(&self, head: u64) -> Result<u64, RingError> {
+        let tail = self.ctl.writer.hot.position.load(Ordering::Acquire);
+        if tail < head || tail - head > self.capacity() {
+            return Err(RingError::Corrupt(tail));
+        }
+        Ok(tail)
     }
 
     /// Whether a message (or the start of one) is waiting to be read. Only
     /// the reader may rely on the answer: the writer can only add to it.
     pub fn has_data(&self) -> bool {
-        self.ctl.writer.position.load(Ordering::Acquire)
-            != self.ctl.reader.position.load(Ordering::Relaxed)
+        self.ctl.writer.hot.position.load(Ordering::Acquire)
+            != self.ctl.reader.hot.position.load(Ordering::Relaxed)
     }
 
     /// Whether the other end of `end` has closed (a peer that *died* is
-    /// noticed by waits, after [`PEER_CHECK`]).
+    /// noticed by waits, after `PEER_CHECK`, 10 ms).
     pub fn peer_closed(&self, end: RingEnd) -> bool {
-        let peer = match end {
-            RingEnd::Reader => &self.ctl.writer,
-            RingEnd::Writer => &self.ctl.reader,
-        };
-        peer.closed.load(Ordering::Acquire) != 0
+        self.peer(end).cold.closed.load(Ordering::Acquire) != 0
     }
 
     /// Writes one message, waiting up to `deadline` for room.
     ///
     /// A message that fits in the ring is written only once there is room
-    /// for all of it, so a `Timeout` leaves nothing half-written. A longer
-    /// message streams through the ring; once it has started, it waits for
-    /// the reader without a deadline (a reader that dies or closes still
-    /// ends the wait).
+    /// for all of it, so a `Timeout` leaves nothing half-written; it is then
+    /// copied in at most two runs (before and after the ring's end) and
+    /// published with one Release store. A longer message streams through
+    /// the ring; once it has started, it waits for the reader without a
+    /// deadline (a reader that dies or closes still ends the wait).
     pub fn write(&self, payload: &[u8], mut deadline: Deadline) -> Result<(), RingError> {
         let writer = &self.ctl.writer;
         let reader = &self.ctl.reader;
-        let capacity = self.words.len() as u64;
-        let needed = 1 + (payload.len() as u64).div_ceil(8);
-        if reader.closed.load(Ordering::Acquire) != 0 {
+        if reader.cold.closed.load(Ordering::Acquire) != 0 {
             return Err(RingError::Disconnected);
         }
+        let capacity = self.capacity();
+        let mask = capacity - 1;
+        let needed = 1 + words::words_for(payload.len()) as u64;
+        // The header, and all of a message that fits.
+        let first = needed.min(capacity);
         let mut watch = sync::OwnerWatch::new(PEER_CHECK);
-        let mut tail = writer.position.load(Ordering::Relaxed);
-        let mut head = reader.position.load(Ordering::Acquire);
-        let header = std::iter::once(payload.len() as u64);
-        for (i, word) in header.chain(words::pack(payload)).enumerate() {
-            let want = if i == 0 { needed.min(capacity) } else { 1 };
-            if capacity - (tail - head) < want {
-                // Not enough room: publish what we have, wait for the reader.
-                writer.position.store(tail, Ordering::Release);
+        let mut tail = writer.hot.position.load(Ordering::Relaxed);
+        // Room as last seen; the reader's line is read only when that is
+        // not enough.
+        let mut head = writer.hot.seen.load(Ordering::Relaxed);
+        if head > tail || tail - head > capacity - first {
+            head = self.load_head(tail)?;
+            if tail - head > capacity - first {
+                // Nothing is written yet and `tail` is already published.
+                let mut fresh = Ok(head);
+                self.wait(RingEnd::Writer, reader, &mut deadline, &mut watch, || {
+                    fresh = self.load_head(tail);
+                    fresh.map_or(true, |h| tail - h <= capacity - first)
+                })?;
+                head = fresh?;
+            }
+        }
+        self.words[(tail & mask) as usize].store(payload.len() as u64, Ordering::Relaxed);
+        tail += 1;
+        let mut rest = payload;
+        while !rest.is_empty() {
+            if tail - head == capacity {
+                // A message longer than the ring: publish what we have, wait
+                // for the reader to make room.
+                writer.hot.position.store(tail, Ordering::Release);
                 Self::announce(writer);
                 let mut never = Deadline::never();
-                let limit = if i == 0 { &mut deadline } else { &mut never };
-                self.wait(RingEnd::Writer, reader, limit, &mut watch, || {
-                    head = reader.position.load(Ordering::Acquire);
-                    capacity - (tail - head) >= want
+                let mut fresh = Ok(head);
+                self.wait(RingEnd::Writer, reader, &mut never, &mut watch, || {
+                    fresh = self.load_head(tail);
+                    fresh.map_or(true, |h| tail - h < capacity)
                 })?;
+                head = fresh?;
             }
-            self.words[(tail & self.mask()) as usize].store(word, Ordering::Relaxed);
-            tail += 1;
+            let start = (tail & mask) as usize;
+            let run = ((capacity - (tail - head)) as usize)
+                .min(self.words.len() - start)
+                .min(words::words_for(rest.len()));
+            let (now, later) = rest.split_at(rest.len().min(run * 8));
+            words::store(&self.words[start..start + run], now);
+            rest = later;
+            tail += run as u64;
         }
-        writer.position.store(tail, Ordering::Release);
+        writer.hot.seen.store(head, Ordering::Relaxed);
+        writer.hot.position.store(tail, Ordering::Release);
         Self::announce(writer);
         Ok(())
     }
@@ -260,33 +340,62 @@ impl<'a> Ring<'a> {
     pub fn read(&self, mut deadline: Deadline) -> Result<Vec<u8>, RingError> {
         let writer = &self.ctl.writer;
         let reader = &self.ctl.reader;
+        let capacity = self.capacity();
+        let mask = capacity - 1;
         let mut watch = sync::OwnerWatch::new(PEER_CHECK);
-        let mut head = reader.position.load(Ordering::Relaxed);
-        let mut tail = writer.position.load(Ordering::Acquire);
-        let mut next_word = |deadline: &mut Deadline| -> Result<u64, RingError> {
-            if head == tail {
-                // Empty: hand back the space we used, then wait for data.
-                reader.position.store(head, Ordering::Release);
-                Self::announce(reader);
-                self.wait(RingEnd::Reader, writer, deadline, &mut watch, || {
-                    tail = writer.position.load(Ordering::Acquire);
-                    head != tail
+        let mut head = reader.hot.position.load(Ordering::Relaxed);
+        // Data as last seen; the writer's line is read only when that is
+        // used up.
+        let mut tail = reader.hot.seen.load(Ordering::Relaxed);
+        if tail <= head || tail - head > capacity {
+            tail = self.load_tail(head)?;
+            if tail == head {
+                // Empty (and `head` is already published): wait for data.
+                let mut fresh = Ok(tail);
+                self.wait(RingEnd::Reader, writer, &mut deadline, &mut watch, || {
+                    fresh = self.load_tail(head);
+                    fresh != Ok(head)
                 })?;
+                tail = fresh?;
             }
-            let word = self.words[(head & self.mask()) as usize].load(Ordering::Relaxed);
-            head += 1;
-            Ok(word)
-        };
-        let len = next_word(&mut deadline)?;
+        }
+        let len = self.words[(head & mask) as usize].load(Ordering::Relaxed);
+        head += 1;
         if len > MAX_MESSAGE {
             return Err(RingError::Corrupt(len));
         }
         let mut payload = vec![0u8; len as usize];
-        // Once a message has started, its rest is already on its way: wait
-        // for it without the caller's deadline.
-        let mut never = Deadline::never();
-        words::unpack(&mut payload, || next_word(&mut never))?;
-        reader.position.store(head, Ordering::Release);
+        let mut filled = 0;
+        while filled < payload.len() {
+            if tail == head {
+                // The rest of a message longer than the ring is on its way:
+                // hand back the space, wait for it without the caller's
+                // deadline.
+                reader.hot.position.store(head, Ordering::Release);
+                Self::announce(reader);
+                let mut never = Deadline::never();
+                let mut fresh = Ok(tail);
+                self.wait(RingEnd::Reader, writer, &mut never, &mut watch, || {
+                    fresh = self.load_tail(head);
+                    fresh != Ok(head)
+                })?;
+                tail = fresh?;
+            }
+            let start = (head & mask) as usize;
+            let left = payload.len() - filled;
+            let run = ((tail - head) as usize)
+                .min(self.words.len() - start)
+                .min(words::words_for(left));
+            let bytes = left.min(run * 8);
+            words::load(
+                &mut payload[filled..filled + bytes],
+                &self.words[start..start + run],
+            );
+            filled += bytes;
+            head += run as u64;
+        }
+        reader.hot.seen.store(tail, Ordering::Relaxed);
+        reader.hot.position.store(head, Ordering::Release);
         Self::announce(reader);
         Ok(payload)
     }

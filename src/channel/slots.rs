@@ -1,14 +1,31 @@
-//! The queue's engine: a ring of fixed-size slots guarded by shmlab's lock,
-//! usable by any number of producers and consumers.
+//! The queue's engine: a ring of fixed-size slots guarded by shmlab's
+//! locks, usable by any number of producers and consumers.
 //!
 //! Written against [`crate::sync`] (loom checks it) and placed in a segment
 //! by [`super::Queue`].
 //!
-//! Every change of the ring happens under the lock, and each index is
-//! changed by one store after the slot is written (or read), so a process
-//! killed at any point leaves the ring consistent: the next locker gets
-//! `OwnerDied` and simply carries on. An item whose consumer died after
-//! taking it is lost with that consumer, as with any queue.
+//! # Two locks
+//!
+//! Producers take one lock (the segment's) and consumers another (in the
+//! control block). `tail` is changed only by the holder of the producers'
+//! lock and `head` only by the holder of the consumers' lock, so between
+//! the two lock holders the ring is the same single-producer,
+//! single-consumer protocol as the pipe's: a producer writes the slot at
+//! `tail` and then publishes `tail + 1` with Release; a consumer reads
+//! `tail` with Acquire before it reads that slot, and publishes `head + 1`
+//! with Release after it; a producer reads `head` with Acquire before it
+//! reuses a slot. With one producer and one consumer, neither lock is ever
+//! contended and each stays in its owner's cache.
+//!
+//! The producers' side (`tail`, the `not_empty` count, and the producers'
+//! last look at `head`) and the consumers' side (the mirror image) are on
+//! cache lines of their own; each side reads the other's line only when the
+//! ring looked full (producer) or empty (consumer) at its last look.
+//!
+//! Each index is changed by one store after the slot is written (or read),
+//! so a process killed at any point leaves the ring consistent: the next
+//! locker gets `OwnerDied` and simply carries on. An item whose consumer
+//! died after taking it is lost with that consumer, as with any queue.
 
 use std::time::Duration;
 
@@ -19,9 +36,6 @@ use crate::sync::{AtomicU64, Deadline, FutexWord, Ordering};
 /// How long a sleeper naps before it looks again (bounds any wait on a
 /// peer that died between its change and its wake-up).
 const NAP: Duration = Duration::from_millis(10);
-/// Looks at the ring without the lock before sleeping.
-#[cfg(not(loom))]
-const SPINS: u32 = 4000;
 
 /// Why a slot operation did not complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,23 +48,60 @@ pub enum SlotError {
     Corrupt,
 }
 
-/// The queue's control block.
+/// The producers' line: written by the producer that holds the segment's
+/// lock, read by consumers when they run out of items.
 #[derive(Debug, Default)]
 #[repr(C, align(64))]
-pub struct SlotsCtl {
-    /// Next slot to read (changed under the lock).
-    head: AtomicU64,
-    /// Next slot to write (changed under the lock).
+struct ProducerLine {
+    /// Next slot to write.
     tail: AtomicU64,
     /// Counts puts; consumers sleep on it.
     not_empty: FutexWord,
+    /// `head` as a producer last read it: a lower bound of the real one.
+    seen_head: AtomicU64,
+}
+
+/// The consumers' line: written by the consumer that holds the consumers'
+/// lock, read by producers when the queue looks full.
+#[derive(Debug, Default)]
+#[repr(C, align(64))]
+struct ConsumerLine {
+    /// Next slot to read.
+    head: AtomicU64,
     /// Counts gets; producers sleep on it.
     not_full: FutexWord,
-    /// Whether the previous lock holder died (reported once).
+    /// `tail` as a consumer last read it: a lower bound of the real one.
+    seen_tail: AtomicU64,
+}
+
+/// The consumers' lock, on a line of its own.
+#[derive(Debug, Default)]
+#[repr(C, align(64))]
+struct LockLine {
+    lock: FutexLock,
+}
+
+/// What is written once (the shape) or almost never (`owner_died`).
+#[derive(Debug, Default)]
+#[repr(C, align(64))]
+struct ColdLine {
+    /// Whether a previous lock holder died (reported once).
     owner_died: AtomicU64,
-    /// The shape, written by the creator: slots, and words per slot.
+    /// Slots.
     capacity: AtomicU64,
+    /// Words per slot.
     slot_words: AtomicU64,
+}
+
+/// The queue's control block: one cache line for the producers' side, one
+/// for the consumers' side, the consumers' lock, and the shape.
+#[derive(Debug, Default)]
+#[repr(C, align(64))]
+pub struct SlotsCtl {
+    producers: ProducerLine,
+    consumers: ConsumerLine,
+    consumer_lock: LockLine,
+    cold: ColdLine,
 }
 
 impl SlotsCtl {
@@ -61,21 +112,22 @@ impl SlotsCtl {
 
     /// Records the shape, for processes that open the queue later.
     pub fn set_shape(&self, capacity: u64, slot_words: u64) {
-        self.capacity.store(capacity, Ordering::Relaxed);
-        self.slot_words.store(slot_words, Ordering::Relaxed);
+        self.cold.capacity.store(capacity, Ordering::Relaxed);
+        self.cold.slot_words.store(slot_words, Ordering::Relaxed);
     }
 
     /// The recorded shape: (slots, words per slot).
     pub fn shape(&self) -> (u64, u64) {
         (
-            self.capacity.load(Ordering::Relaxed),
-            self.slot_words.load(Ordering::Relaxed),
+            self.cold.capacity.load(Ordering::Relaxed),
+            self.cold.slot_words.load(Ordering::Relaxed),
         )
     }
 }
 
-/// A view of a slot ring: control block, lock, `capacity` slots of
-/// `slot_words` words each (the first word of a slot is the length).
+/// A view of a slot ring: control block, the producers' lock, `capacity`
+/// slots of `slot_words` words each (the first word of a slot is the
+/// length).
 #[derive(Debug, Clone, Copy)]
 pub struct Slots<'a> {
     ctl: &'a SlotsCtl,
@@ -96,7 +148,8 @@ impl Drop for Held<'_> {
 }
 
 impl<'a> Slots<'a> {
-    /// A view of `words` as `words.len() / slot_words` slots.
+    /// A view of `words` as `words.len() / slot_words` slots; `lock` is the
+    /// producers' lock (the consumers' lock is in `ctl`).
     pub fn new(
         ctl: &'a SlotsCtl,
         lock: &'a FutexLock,
@@ -125,8 +178,8 @@ impl<'a> Slots<'a> {
 
     /// Items in the queue right now (a snapshot: others may change it).
     pub fn len(&self) -> u64 {
-        let tail = self.ctl.tail.load(Ordering::Acquire);
-        let head = self.ctl.head.load(Ordering::Acquire);
+        let tail = self.ctl.producers.tail.load(Ordering::Acquire);
+        let head = self.ctl.consumers.head.load(Ordering::Acquire);
         tail.saturating_sub(head)
     }
 
@@ -135,13 +188,13 @@ impl<'a> Slots<'a> {
         self.len() == 0
     }
 
-    fn lock(&self, deadline: Deadline) -> Result<Held<'a>, SlotError> {
-        match self.lock.lock_until(deadline) {
-            Ok(Acquired::Clean) => Ok(Held(self.lock)),
+    fn lock(&self, lock: &'a FutexLock, deadline: Deadline) -> Result<Held<'a>, SlotError> {
+        match lock.lock_until(deadline) {
+            Ok(Acquired::Clean) => Ok(Held(lock)),
             Ok(Acquired::OwnerDied) => {
                 // Consistent by construction (see the module docs); note it.
-                self.ctl.owner_died.store(1, Ordering::Relaxed);
-                Ok(Held(self.lock))
+                self.ctl.cold.owner_died.store(1, Ordering::Relaxed);
+                Ok(Held(lock))
             }
             Err(RawLockError::Timeout) => Err(SlotError::Timeout),
             // The futex lock has no OS errors.
@@ -149,9 +202,9 @@ impl<'a> Slots<'a> {
         }
     }
 
-    /// Whether some holder of the lock died since the last call.
+    /// Whether some holder of a lock died since the last call.
     pub fn take_owner_died(&self) -> bool {
-        self.ctl.owner_died.swap(0, Ordering::Relaxed) != 0
+        self.ctl.cold.owner_died.swap(0, Ordering::Relaxed) != 0
     }
 
     /// Waits for `ready` (checked without the lock), sleeping on `word`.
@@ -163,11 +216,8 @@ impl<'a> Slots<'a> {
         ready: impl Fn() -> bool,
     ) -> Result<(), SlotError> {
         #[cfg(not(loom))]
-        for _ in 0..SPINS {
-            if ready() {
-                return Ok(());
-            }
-            std::hint::spin_loop();
+        if event::spin(&ready) {
+            return Ok(());
         }
         if ready() {
             return Ok(());
@@ -186,14 +236,42 @@ impl<'a> Slots<'a> {
         &self.words[start..start + self.slot_words]
     }
 
-    /// `head` and `tail`, read under the lock and checked to be possible.
-    fn indices(&self) -> Result<(u64, u64), SlotError> {
-        let head = self.ctl.head.load(Ordering::Relaxed);
-        let tail = self.ctl.tail.load(Ordering::Relaxed);
+    /// Under the producers' lock: `tail`, if the slot at `tail` is free.
+    /// Reads `head` (the consumers' line) only when the queue looked full
+    /// the last time.
+    fn free_slot(&self) -> Result<Option<u64>, SlotError> {
+        let producers = &self.ctl.producers;
+        let tail = producers.tail.load(Ordering::Relaxed);
+        let head = producers.seen_head.load(Ordering::Relaxed);
+        if head <= tail && tail - head < self.capacity {
+            return Ok(Some(tail));
+        }
+        // Acquire: the consumer read the slot before it moved `head`.
+        let head = self.ctl.consumers.head.load(Ordering::Acquire);
+        if head > tail || tail - head > self.capacity {
+            return Err(SlotError::Corrupt);
+        }
+        producers.seen_head.store(head, Ordering::Relaxed);
+        Ok((tail - head < self.capacity).then_some(tail))
+    }
+
+    /// Under the consumers' lock: `head`, if the slot at `head` holds an
+    /// item. Reads `tail` (the producers' line) only when the queue looked
+    /// empty the last time.
+    fn full_slot(&self) -> Result<Option<u64>, SlotError> {
+        let consumers = &self.ctl.consumers;
+        let head = consumers.head.load(Ordering::Relaxed);
+        let tail = consumers.seen_tail.load(Ordering::Relaxed);
+        if head < tail && tail - head <= self.capacity {
+            return Ok(Some(head));
+        }
+        // Acquire: the producer wrote the slot before it moved `tail`.
+        let tail = self.ctl.producers.tail.load(Ordering::Acquire);
         if tail < head || tail - head > self.capacity {
             return Err(SlotError::Corrupt);
         }
-        Ok((head, tail))
+        consumers.seen_tail.store(tail, Ordering::Relaxed);
+        Ok((tail > head).then_some(head))
     }
 
     /// Puts one message, waiting while the queue is full, up to `deadline`.
@@ -201,68 +279,69 @@ impl<'a> Slots<'a> {
         if payload.len() > self.slot_bytes() {
             return Err(SlotError::TooLarge);
         }
+        let ctl = self.ctl;
+        let mut seen = None;
         loop {
-            let seen = event::observe(&self.ctl.not_full);
             {
-                let _held = self.lock(deadline)?;
-                let (head, tail) = self.indices()?;
-                if tail - head < self.capacity {
+                let held = self.lock(self.lock, deadline)?;
+                if let Some(tail) = self.free_slot()? {
                     let slot = self.slot(tail);
                     slot[0].store(payload.len() as u64, Ordering::Relaxed);
-                    for (cell, word) in slot[1..].iter().zip(words::pack(payload)) {
-                        cell.store(word, Ordering::Relaxed);
-                    }
+                    words::store(&slot[1..], payload);
                     // The slot is complete before the index says so.
-                    self.ctl.tail.store(tail + 1, Ordering::Release);
-                    drop(_held);
-                    event::announce(&self.ctl.not_empty);
+                    ctl.producers.tail.store(tail + 1, Ordering::Release);
+                    drop(held);
+                    event::announce(&ctl.producers.not_empty);
                     return Ok(());
                 }
             }
-            let ctl = self.ctl;
-            let capacity = self.capacity;
-            self.wait(&ctl.not_full, seen, &mut deadline, || {
-                ctl.tail
-                    .load(Ordering::Relaxed)
-                    .saturating_sub(ctl.head.load(Ordering::Relaxed))
-                    < capacity
-            })?;
+            // Full. The count is read before the check that it guards; the
+            // first time, look once more right after reading it.
+            if let Some(seen) = seen {
+                let capacity = self.capacity;
+                self.wait(&ctl.consumers.not_full, seen, &mut deadline, || {
+                    ctl.producers
+                        .tail
+                        .load(Ordering::Relaxed)
+                        .saturating_sub(ctl.consumers.head.load(Ordering::Relaxed))
+                        < capacity
+                })?;
+            }
+            seen = Some(event::observe(&ctl.consumers.not_full));
         }
     }
 
     /// Takes one message, waiting while the queue is empty, up to
     /// `deadline`.
     pub fn get(&self, mut deadline: Deadline) -> Result<Vec<u8>, SlotError> {
+        let ctl = self.ctl;
+        let mut seen = None;
         loop {
-            let seen = event::observe(&self.ctl.not_empty);
             {
-                let _held = self.lock(deadline)?;
-                let (head, tail) = self.indices()?;
-                if tail > head {
+                let held = self.lock(&ctl.consumer_lock.lock, deadline)?;
+                if let Some(head) = self.full_slot()? {
                     let slot = self.slot(head);
                     let len = slot[0].load(Ordering::Relaxed);
                     if len > self.slot_bytes() as u64 {
                         return Err(SlotError::Corrupt);
                     }
                     let mut payload = vec![0u8; len as usize];
-                    let mut cells = slot[1..].iter();
-                    words::unpack(&mut payload, || {
-                        cells
-                            .next()
-                            .map(|c| c.load(Ordering::Relaxed))
-                            .ok_or(SlotError::Corrupt)
-                    })?;
+                    words::load(&mut payload, &slot[1..]);
                     // Read before the index frees the slot.
-                    self.ctl.head.store(head + 1, Ordering::Release);
-                    drop(_held);
-                    event::announce(&self.ctl.not_full);
+                    ctl.consumers.head.store(head + 1, Ordering::Release);
+                    drop(held);
+                    event::announce(&ctl.consumers.not_full);
                     return Ok(payload);
                 }
             }
-            let ctl = self.ctl;
-            self.wait(&ctl.not_empty, seen, &mut deadline, || {
-                ctl.tail.load(Ordering::Relaxed) != ctl.head.load(Ordering::Relaxed)
-            })?;
+            // Empty: as in `put`.
+            if let Some(seen) = seen {
+                self.wait(&ctl.producers.not_empty, seen, &mut deadline, || {
+                    ctl.producers.tail.load(Ordering::Relaxed)
+                        != ctl.consumers.head.load(Ordering::Relaxed)
+                })?;
+            }
+            seen = Some(event::observe(&ctl.producers.not_empty));
         }
     }
 }

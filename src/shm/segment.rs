@@ -29,7 +29,7 @@ use crate::sync::{AtomicU32, AtomicU64, Deadline, Ordering};
 /// "SHMLAB" and two version-independent bytes, read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMLAB\x00\x01");
 /// The header layout version; bump when the layout changes.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// Every segment name starts with this, so `clean` and `ls /dev/shm` find them.
 pub const NAME_PREFIX: &str = "shmlab";
 /// Where the lock sits.
