@@ -109,6 +109,16 @@ fn sum_to(n: u64) -> u64 {
 }
 shmlab::task!(sum_to);
 
+/// Busy for `us` microseconds (a workload with a known length), returns it.
+fn busy_us(us: u64) -> u64 {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_micros(us) {
+        std::hint::spin_loop();
+    }
+    us
+}
+shmlab::task!(busy_us);
+
 fn map_is_exact_and_ordered() -> anyhow::Result<()> {
     let pool = Pool::new(2)?;
     let expected: Vec<u64> = (0..256u64).map(|x| x * x * x).collect();
@@ -133,6 +143,14 @@ fn starmap_passes_two_arguments() -> anyhow::Result<()> {
     let pool = Pool::new(2)?;
     let powers = pool.starmap(power_n, (0..=10u32).map(|n| (2u64, n)), Some(3))?;
     ensure!(powers == (0..=10).map(|n| 1u64 << n).collect::<Vec<_>>());
+    // The lazy form reports its progress.
+    let mut lazy = pool.istarmap(power_n, (0..=10u32).map(|n| (3u64, n)), Some(2))?;
+    ensure!(lazy.progress().total == Some(11));
+    let first = lazy.next().context("no result")??;
+    ensure!(first == 1);
+    let rest: Vec<u64> = lazy.by_ref().collect::<Result<_, _>>()?;
+    ensure!(rest.last() == Some(&3u64.pow(10)));
+    ensure!(lazy.progress().done == 11);
     Ok(())
 }
 
@@ -263,10 +281,9 @@ fn map_async_reports_progress() -> anyhow::Result<()> {
 fn progress_moves_as_results_arrive() -> anyhow::Result<()> {
     let pool = Pool::new(2)?;
     let mut seen = Vec::new();
-    let sums = pool.map_with_progress(sum_to, (0..400u64).map(|x| x * 5000), Some(4), |p| {
-        seen.push(p)
-    })?;
-    ensure!(sums.len() == 400);
+    // 400 tasks of 300 µs: about 60 ms on two workers.
+    let done = pool.map_with_progress(busy_us, vec![300u64; 400], Some(4), |p| seen.push(p))?;
+    ensure!(done.len() == 400);
     let last = seen.last().context("no progress reported")?;
     ensure!(last.done == 400 && last.total == Some(400), "{last:?}");
     ensure!(seen.windows(2).all(|w| w[0].done <= w[1].done));

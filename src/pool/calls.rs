@@ -277,11 +277,19 @@ where
 
     /// Fails every item that was submitted and never came back.
     fn fail_missing(&mut self) {
-        let missing: Vec<usize> = (self.next_out..self.read)
-            .filter(|i| !self.waiting.contains_key(i))
-            .collect();
-        for index in missing {
-            self.keep(index, Err(PoolError::Terminated));
+        if self.ordered {
+            let missing: Vec<usize> = (self.next_out..self.read)
+                .filter(|i| !self.waiting.contains_key(i))
+                .collect();
+            for index in missing {
+                self.keep(index, Err(PoolError::Terminated));
+            }
+        } else {
+            // Which ones are missing is not recorded in completion order;
+            // how many is.
+            for _ in self.ready.len()..self.outstanding {
+                self.keep(usize::MAX, Err(PoolError::Terminated));
+            }
         }
     }
 }

@@ -33,6 +33,7 @@
 //! | `pool.map(f, xs, chunksize)` | [`Pool::map`] | `Vec<R>` in input order |
 //! | `pool.starmap(f, pairs)` | [`Pool::starmap`] | `f(a, b)` for each `(a, b)` |
 //! | `pool.imap(f, xs)` | [`Pool::imap`] | an iterator, in input order |
+//! | — | [`Pool::istarmap`] | `starmap` as an iterator |
 //! | `pool.imap_unordered(f, xs)` | [`Pool::imap_unordered`] | an iterator, in completion order |
 //! | `pool.apply(f, (x,))` | [`Pool::apply`] | `R` |
 //! | `pool.apply_async(f, (x,))` | [`Pool::apply_async`] | an [`AsyncResult`] |
@@ -43,6 +44,14 @@
 //! Tasks are plain `fn` items registered with [`task!`](crate::task), as for
 //! [`process::spawn`](crate::process::spawn); arguments and results cross
 //! to the workers as JSON.
+//!
+//! # Progress
+//!
+//! Every mapping call can say how far it is: [`Imap::progress`] (for
+//! `imap`, `imap_unordered`, `istarmap`), [`AsyncResult::progress`] (for
+//! `map_async`), and [`Pool::map_with_progress`] calls back as results
+//! arrive — the labs draw an indicatif bar with it, which moves item by
+//! item rather than jumping from 0 to 100 % as tqdm over `Pool.map` does.
 //!
 //! # Chunks
 //!
@@ -562,6 +571,25 @@ impl Pool {
         I: IntoIterator<Item = (A, B)>,
     {
         self.imap_of(f, inputs, chunksize, true)?.collect()
+    }
+
+    /// A lazy, ordered `starmap`: [`Pool::starmap`] as an iterator, with
+    /// [`Imap::progress`] (Python has no `istarmap`; this is `imap` for
+    /// two-argument tasks).
+    pub fn istarmap<F, A, B, R, I>(
+        &self,
+        f: F,
+        inputs: I,
+        chunksize: Option<usize>,
+    ) -> Result<Imap<R, I::IntoIter>, PoolError>
+    where
+        F: Fn(A, B) -> R + TaskFn<(A, B)>,
+        A: Serialize,
+        B: Serialize,
+        R: DeserializeOwned,
+        I: IntoIterator<Item = (A, B)>,
+    {
+        self.imap_of(f, inputs, chunksize, true)
     }
 
     /// A lazy, ordered `map` (Python's `Pool.imap`): results come out in
