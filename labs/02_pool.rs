@@ -23,7 +23,7 @@ struct Args {
     #[arg(long, default_value = "1,100", value_delimiter = ',', value_parser = |s: &str| parse_count(s, 1_000_000))]
     chunksizes: Vec<u64>,
     /// Timed runs per row (the report gives the median).
-    #[arg(long, default_value = "5", value_parser = |s: &str| parse_count(s, 1000))]
+    #[arg(long, default_value = "9", value_parser = |s: &str| parse_count(s, 1000))]
     repeats: u64,
     #[command(flatten)]
     common: Common,

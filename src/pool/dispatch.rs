@@ -41,8 +41,11 @@ pub const MAX_QUEUED: usize = 512;
 /// Chunks queued at a worker whatever their estimated time: the one it
 /// runs and the next.
 const MIN_CHUNKS: usize = 2;
-/// The estimate of a task's time before any has finished.
-const FIRST_GUESS: Duration = Duration::from_micros(50);
+/// The estimate of a task's time before any has finished: slow, so that a
+/// fresh worker gets [`MIN_CHUNKS`] chunks and no more until it has timed
+/// one (slow tasks must not pile up behind one worker; tiny ones are timed
+/// within microseconds and the queue grows at once).
+const FIRST_GUESS: Duration = QUEUE_TIME;
 /// How often the dispatcher checks that its workers are alive.
 const CHECK: Duration = Duration::from_millis(10);
 /// How long a new worker has to say it is ready.
@@ -98,6 +101,8 @@ pub(super) struct Member {
     since_mark: usize,
     /// Estimated nanoseconds per item (a moving average).
     item_ns: f64,
+    /// Whether `item_ns` is a measurement yet (not the first guess).
+    timed: bool,
     /// When the last results came while it was busy (None: it was idle).
     busy_since: Option<Instant>,
     /// Set when its pipe broke or it misbehaved: bury it on the next check.
@@ -125,6 +130,7 @@ impl Member {
             queued: 0,
             since_mark: 0,
             item_ns: FIRST_GUESS.as_nanos() as f64,
+            timed: false,
             busy_since: None,
             broken: false,
         })
@@ -167,7 +173,12 @@ impl Member {
             let now = Instant::now();
             if let Some(since) = self.busy_since {
                 let per_item = now.duration_since(since).as_nanos() as f64 / results as f64;
-                self.item_ns += (per_item - self.item_ns) / 4.0;
+                if self.timed {
+                    self.item_ns += (per_item - self.item_ns) / 4.0;
+                } else {
+                    self.item_ns = per_item;
+                    self.timed = true;
+                }
             }
             self.busy_since = (self.queued > 0).then_some(now);
         }

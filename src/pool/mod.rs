@@ -57,10 +57,11 @@
 //!
 //! Sending one item at a time to a worker costs a round trip per item;
 //! `chunksize` items travel together instead. Every mapping call takes
-//! `chunksize: Option<usize>`; `None` picks Python's rule,
-//! `ceil(len / (4 × workers))` when the input's length is known (an
-//! iterator with an exact `size_hint`, such as a range or a `Vec`), and 1
-//! when it is not. Results still come back one item at a time, so progress
+//! `chunksize: Option<usize>`, and `None` means what it means in Python:
+//! for `map`, `starmap` and `map_async`, `ceil(len / (4 × workers))` when
+//! the input's length is known (an iterator with an exact `size_hint`, such
+//! as a range or a `Vec`) and 1 when it is not; for `imap`,
+//! `imap_unordered` and `istarmap`, 1. Results still come back one item at a time, so progress
 //! moves item by item.
 //!
 //! # Lazy input
@@ -381,6 +382,14 @@ impl std::fmt::Debug for Pool {
     }
 }
 
+/// What `chunksize: None` means for a call: Python's `map`, `starmap` and
+/// `map_async` use the length rule, its `imap` and `imap_unordered` use 1.
+#[derive(Debug, Clone, Copy)]
+enum DefaultChunks {
+    ByLength,
+    One,
+}
+
 /// The task table index of `f`, or why it is not a task.
 fn task_index<F: Copy + 'static>(f: &F) -> Result<u32, PoolError> {
     let (index, _) = crate::process::resolve(f).map_err(WorkerError::from)?;
@@ -487,6 +496,7 @@ impl Pool {
         inputs: I,
         chunksize: Option<usize>,
         ordered: bool,
+        default: DefaultChunks,
     ) -> Result<Imap<R, I::IntoIter>, PoolError>
     where
         F: Copy + 'static,
@@ -500,7 +510,10 @@ impl Pool {
             (low, Some(high)) if low == high => Some(low),
             _ => None,
         };
-        let chunksize = self.chunksize(chunksize, len)?;
+        let chunksize = match default {
+            DefaultChunks::ByLength => self.chunksize(chunksize, len)?,
+            DefaultChunks::One => self.chunksize(chunksize.or(Some(1)), len)?,
+        };
         if self.inner.finished() {
             return Err(PoolError::Terminated);
         }
@@ -528,7 +541,8 @@ impl Pool {
         R: DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        self.imap(f, inputs, chunksize)?.collect()
+        self.imap_of(f, inputs, chunksize, true, DefaultChunks::ByLength)?
+            .collect()
     }
 
     /// [`Pool::map`], calling `on_progress` each time results arrive (for a
@@ -546,7 +560,7 @@ impl Pool {
         R: DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        let mut imap = self.imap(f, inputs, chunksize)?;
+        let mut imap = self.imap_of(f, inputs, chunksize, true, DefaultChunks::ByLength)?;
         let mut results = Vec::new();
         on_progress(imap.progress());
         while let Some(result) = imap.next() {
@@ -570,7 +584,8 @@ impl Pool {
         R: DeserializeOwned,
         I: IntoIterator<Item = (A, B)>,
     {
-        self.imap_of(f, inputs, chunksize, true)?.collect()
+        self.imap_of(f, inputs, chunksize, true, DefaultChunks::ByLength)?
+            .collect()
     }
 
     /// A lazy, ordered `starmap`: [`Pool::starmap`] as an iterator, with
@@ -589,7 +604,7 @@ impl Pool {
         R: DeserializeOwned,
         I: IntoIterator<Item = (A, B)>,
     {
-        self.imap_of(f, inputs, chunksize, true)
+        self.imap_of(f, inputs, chunksize, true, DefaultChunks::One)
     }
 
     /// A lazy, ordered `map` (Python's `Pool.imap`): results come out in
@@ -606,7 +621,7 @@ impl Pool {
         R: DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        self.imap_of(f, inputs, chunksize, true)
+        self.imap_of(f, inputs, chunksize, true, DefaultChunks::One)
     }
 
     /// A lazy `map` whose results come out in the order they finish
@@ -623,7 +638,7 @@ impl Pool {
         R: DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        self.imap_of(f, inputs, chunksize, false)
+        self.imap_of(f, inputs, chunksize, false, DefaultChunks::One)
     }
 
     /// Runs `f(args)` in a worker and returns a handle at once (Python's
@@ -686,7 +701,7 @@ impl Pool {
         I: IntoIterator<Item = A>,
         I::IntoIter: Send + 'static,
     {
-        let imap = self.imap_of(f, inputs, chunksize, true)?;
+        let imap = self.imap_of(f, inputs, chunksize, true, DefaultChunks::ByLength)?;
         AsyncResult::<Vec<R>>::run_in_background(imap)
     }
 
