@@ -16,16 +16,19 @@
 //!    operations on it are atomic (lab04).
 //! 4. [`lock`] — process-shared locks: shmlab's own futex lock and the OS's
 //!    pthread mutex; timed locking and a holder that dies (lab05).
-//! 5. [`channel`] — `Pipe` and `Queue` between processes, in shared memory
+//! 5. [`pool`] — a pool of worker processes: `map`, `starmap`, `imap`,
+//!    `imap_unordered`, `apply_async`, `map_async`, `submit`, chunks,
+//!    faults that never hang the caller (lab02, lab12).
+//! 6. [`channel`] — `Pipe` and `Queue` between processes, in shared memory
 //!    (lab03).
-//! 6. [`counting`] — counting strategies from racy to exact, run across
+//! 7. [`counting`] — counting strategies from racy to exact, run across
 //!    processes (lab04).
-//! 7. [`lessons`] — the experiments behind each lab, returning reports;
+//! 8. [`lessons`] — the experiments behind each lab, returning reports;
 //!    [`report`] prints them as text or JSON.
-//! 8. [`cleanup`] — nothing leaks: Ctrl-C handling and removal of stale
+//! 9. [`cleanup`] — nothing leaks: Ctrl-C handling and removal of stale
 //!    segments.
-//! 9. [`sync`] — the loom facade that lets the model checker run the same
-//!    lock and cell code that the labs run across processes.
+//! 10. [`sync`] — the loom facade that lets the model checker run the same
+//!     lock and cell code that the labs run across processes.
 //!
 //! ```
 //! use shmlab::SharedValue;
@@ -51,6 +54,8 @@ pub mod cli;
 pub mod counting;
 #[cfg(not(loom))]
 pub mod lessons;
+#[cfg(not(loom))]
+pub mod pool;
 #[cfg(not(loom))]
 pub mod process;
 #[cfg(not(loom))]

@@ -62,6 +62,48 @@ pub fn rate(per_second: f64) -> String {
     }
 }
 
+/// A progress bar on standard error for long lab steps: drawn only on a
+/// terminal and never with `--json`, so piped output stays clean.
+#[derive(Debug)]
+pub struct Bar(Option<indicatif::ProgressBar>);
+
+impl Bar {
+    /// A bar labelled `label`; hidden if `quiet` or stderr is not a terminal.
+    pub fn new(label: &str, quiet: bool) -> Bar {
+        use std::io::IsTerminal;
+        if quiet || !std::io::stderr().is_terminal() {
+            return Bar(None);
+        }
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg:>24} [{bar:30}] {pos}/{len} ({per_sec}, {eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_message(label.to_string());
+        Bar(Some(bar))
+    }
+
+    /// Moves the bar to `progress` (`done` of `total`, once known).
+    pub fn update(&self, progress: crate::pool::Progress) {
+        if let Some(bar) = &self.0 {
+            if let Some(total) = progress.total {
+                bar.set_length(total as u64);
+            }
+            bar.set_position(progress.done as u64);
+        }
+    }
+
+    /// Removes the bar from the terminal.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 /// The median of `values` (0 when empty).
 pub fn median(values: &[f64]) -> f64 {
     percentile(values, 0.5)

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 const LAB01: &str = env!("CARGO_BIN_EXE_lab01-processes");
+const LAB02: &str = env!("CARGO_BIN_EXE_lab02-pool");
 const LAB03: &str = env!("CARGO_BIN_EXE_lab03-queues");
 const LAB04: &str = env!("CARGO_BIN_EXE_lab04-race");
 const LAB05: &str = env!("CARGO_BIN_EXE_lab05-locks");
@@ -72,6 +73,64 @@ fn lab01_reports_workers_globals_and_start_cost() {
         serde_json::json!([1000, 1000, 1000])
     );
     assert!(r["start_ms_median"].as_f64().is_some_and(|ms| ms > 0.0));
+}
+
+#[test]
+fn lab02_runs_the_examples_survives_faults_and_times_chunks() {
+    let r = json_report(
+        LAB02,
+        &[
+            "--workers",
+            "2",
+            "--tasks",
+            "2000",
+            "--chunksizes",
+            "1,100",
+            "--repeats",
+            "2",
+        ],
+    );
+    assert_eq!(r["lab"], "lab02-pool");
+    let e = &r["examples"];
+    assert_eq!(e["all_correct"], true, "{e}");
+    assert_eq!(e["cube_sum"], 1_065_369_600u64);
+    assert_eq!(e["power_n"][10], 1024);
+    assert_eq!(e["apply_async"], 1000);
+    let f = &r["faults"];
+    assert_eq!(f["as_expected"], true, "{f}");
+    assert!(f["killed"].as_str().is_some_and(|k| k.contains("SIGKILL")));
+    assert!(f["panic"].as_str().is_some_and(|p| p.contains("refusing")));
+    assert_eq!(f["workers_replaced"], 1);
+    let results = r["results"].as_array().expect("results");
+    let rows: Vec<(&str, u64)> = results
+        .iter()
+        .map(|x| {
+            (
+                x["call"].as_str().unwrap(),
+                x["chunksize"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("map", 1),
+            ("map", 100),
+            ("imap_unordered", 1),
+            ("apply_async", 1)
+        ]
+    );
+    for x in results {
+        assert_eq!(x["tasks"], 2000);
+        let (seconds, us) = (
+            x["seconds"].as_f64().unwrap(),
+            x["us_per_task"].as_f64().unwrap(),
+        );
+        assert!(
+            seconds > 0.0 && (us - seconds / 2000.0 * 1e6).abs() < 1e-6,
+            "{x}"
+        );
+    }
 }
 
 #[test]
@@ -171,7 +230,7 @@ fn lab05_keeps_the_invariant_and_recovers_a_dead_holder() {
 
 #[test]
 fn every_lab_has_help() {
-    for exe in [LAB01, LAB03, LAB04, LAB05, TOUR] {
+    for exe in [LAB01, LAB02, LAB03, LAB04, LAB05, TOUR] {
         let out = run(exe, &["--help"]);
         assert!(out.status.success(), "{exe} --help");
         assert!(
@@ -193,6 +252,9 @@ fn absurd_options_are_clear_errors() {
         (LAB03, &["--sizes", "64,0"], "at least 1"),
         (LAB03, &["--sizes", "99999999"], "at most"),
         (LAB05, &["--timeout-ms", "999999999"], "at most"),
+        (LAB02, &["--workers", "0"], "at least 1 worker"),
+        (LAB02, &["--chunksizes", "1,0"], "at least 1"),
+        (LAB02, &["--tasks", "100000000000"], "at most"),
     ];
     for (exe, args, expected) in cases {
         let out = run(exe, args);
@@ -225,26 +287,26 @@ fn children_of(pid: u32) -> Vec<u32> {
         .collect()
 }
 
-#[test]
-fn ctrl_c_removes_segments_and_stops_workers() {
-    // Long enough that it is still counting when interrupted.
-    let mut lab = Command::new(LAB04)
-        .args(["--workers", "2", "--increments", "100_000_000_000"])
+/// Interrupts `exe` once it runs `workers` workers and has `segments`
+/// segments, then checks it exits 130 and leaves neither behind.
+fn interrupt_and_check(exe: &str, args: &[&str], workers: usize, segments: usize) {
+    let mut lab = Command::new(exe)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start lab04");
+        .expect("start the lab");
     let pid = lab.id();
     let started = Instant::now();
-    let (mut workers, mut segments) = (Vec::new(), Vec::new());
-    while workers.len() < 2 || segments.len() < 2 {
+    let (mut running, mut named) = (Vec::new(), Vec::new());
+    while running.len() < workers || named.len() < segments {
         assert!(
             started.elapsed() < Duration::from_secs(20),
-            "lab04 never started its workers"
+            "{exe} never started its workers"
         );
         std::thread::sleep(Duration::from_millis(5));
-        workers = children_of(pid);
-        segments = shmlab::cleanup::segments_of(pid);
+        running = children_of(pid);
+        named = shmlab::cleanup::segments_of(pid);
     }
     // SAFETY: sends SIGINT to the lab we started.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGINT) }, 0);
@@ -253,7 +315,7 @@ fn ctrl_c_removes_segments_and_stops_workers() {
         if let Some(status) = lab.try_wait().expect("wait") {
             break status;
         }
-        assert!(Instant::now() < deadline, "lab04 did not exit after SIGINT");
+        assert!(Instant::now() < deadline, "{exe} did not exit after SIGINT");
         std::thread::sleep(Duration::from_millis(5));
     };
     assert_eq!(status.code(), Some(130), "{status:?}");
@@ -269,7 +331,7 @@ fn ctrl_c_removes_segments_and_stops_workers() {
     );
     // The workers follow their parent: their control socket has closed.
     let deadline = Instant::now() + Duration::from_secs(10);
-    for w in workers {
+    for w in running {
         while shmlab::process::pid_alive(w) {
             assert!(
                 Instant::now() < deadline,
@@ -278,4 +340,33 @@ fn ctrl_c_removes_segments_and_stops_workers() {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
+}
+
+#[test]
+fn ctrl_c_removes_segments_and_stops_workers() {
+    // Long enough that it is still counting when interrupted.
+    interrupt_and_check(
+        LAB04,
+        &["--workers", "2", "--increments", "100_000_000_000"],
+        2,
+        2,
+    );
+}
+
+#[test]
+fn ctrl_c_during_a_pool_map_removes_its_pipes_and_workers() {
+    // A pool of 2: its control block and one pipe per worker.
+    interrupt_and_check(
+        LAB02,
+        &[
+            "--workers",
+            "2",
+            "--tasks",
+            "10_000_000",
+            "--repeats",
+            "1000",
+        ],
+        2,
+        3,
+    );
 }

@@ -2,6 +2,7 @@
 //! calls one `run` here and prints the report it returns.
 
 pub mod locks;
+pub mod pool;
 pub mod processes;
 pub mod queues;
 pub mod race;

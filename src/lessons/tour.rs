@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{locks, processes, queues, race};
+use super::{locks, pool, processes, queues, race};
 use crate::report::{Outcome, Report};
 
 /// One lab's line in the tour.
@@ -74,6 +74,15 @@ pub fn run(live: bool) -> TourReport {
             processes::run(&processes::ProcessesConfig {
                 workers: 4,
                 runs: 20,
+            })
+        }),
+        stop("lab02-pool", live, || {
+            pool::run(&pool::PoolConfig {
+                workers: crate::cli::available_cpus(),
+                tasks: 10_000,
+                chunksizes: vec![1, 100],
+                repeats: 3,
+                quiet: !live,
             })
         }),
         stop("lab03-queues", live, || {

@@ -56,7 +56,9 @@ mod task;
 mod worker;
 
 pub use gate::{GateError, StartGate};
-pub use task::{TASKS, TaskEntry, run_task};
+pub(crate) use task::resolve;
+pub use task::{TASKS, TaskEntry, TaskFn, run_task};
+pub(crate) use worker::panic_message;
 pub use worker::{Exited, Worker, WorkerError, entry, spawn};
 
 /// The environment variable that makes a process a worker; its value names

@@ -27,24 +27,82 @@ pub(crate) fn find(name: &str) -> Option<&'static TaskEntry> {
     TASKS.iter().find(|t| (t.name)() == name)
 }
 
-/// Runs `f` on JSON-encoded arguments and JSON-encodes its result. Used by
-/// [`task!`](crate::task); not meant to be called directly.
-pub fn run_task<F, A, R>(f: F, input: &[u8]) -> Result<Vec<u8>, String>
+/// A plain function that can run as a task: `fn(A) -> R` or `fn(A, B) -> R`.
+///
+/// `Args` is the arguments as a tuple (`(A,)` or `(A, B)`); the compiler
+/// infers it from the function, so it never has to be written. One argument
+/// travels as its own JSON; two travel as a JSON array `[a, b]` — the
+/// tuples that [`Pool::starmap`](crate::pool::Pool::starmap) sends.
+pub trait TaskFn<Args>: Copy + 'static {
+    /// Decodes the arguments, calls the function and encodes its result.
+    fn call_json(self, input: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+fn decode<T: DeserializeOwned>(input: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(input).map_err(|e| format!("could not decode the task's arguments: {e}"))
+}
+
+fn encode<R: Serialize>(result: &R) -> Result<Vec<u8>, String> {
+    serde_json::to_vec(result).map_err(|e| format!("could not encode the task's result: {e}"))
+}
+
+impl<F, A, R> TaskFn<(A,)> for F
 where
-    F: Fn(A) -> R,
+    F: Fn(A) -> R + Copy + 'static,
     A: DeserializeOwned,
     R: Serialize,
 {
-    let args: A = serde_json::from_slice(input)
-        .map_err(|e| format!("could not decode the task's arguments: {e}"))?;
-    let result = f(args);
-    serde_json::to_vec(&result).map_err(|e| format!("could not encode the task's result: {e}"))
+    fn call_json(self, input: &[u8]) -> Result<Vec<u8>, String> {
+        encode(&self(decode(input)?))
+    }
 }
 
-/// Registers a plain function `fn(A) -> R` as a task that
-/// [`spawn`](crate::process::spawn) can start in a worker process. `A` and
-/// `R` must implement serde's `Serialize` and `Deserialize`: they cross the
-/// process boundary as JSON.
+impl<F, A, B, R> TaskFn<(A, B)> for F
+where
+    F: Fn(A, B) -> R + Copy + 'static,
+    A: DeserializeOwned,
+    B: DeserializeOwned,
+    R: Serialize,
+{
+    fn call_json(self, input: &[u8]) -> Result<Vec<u8>, String> {
+        let (a, b) = decode(input)?;
+        encode(&self(a, b))
+    }
+}
+
+/// Runs `f` on JSON-encoded arguments and JSON-encodes its result. Used by
+/// [`task!`](crate::task); not meant to be called directly.
+pub fn run_task<F: TaskFn<Args>, Args>(f: F, input: &[u8]) -> Result<Vec<u8>, String> {
+    f.call_json(input)
+}
+
+/// The registered task that `f` is, by name: its index in [`TASKS`] (the
+/// same in every process of this executable) and its full name.
+pub(crate) fn resolve<F: Copy + 'static>(f: &F) -> Result<(usize, &'static str), ResolveError> {
+    let name = std::any::type_name_of_val(f);
+    if name.contains("{{closure}}") || std::mem::size_of::<F>() != 0 {
+        return Err(ResolveError::NotAFunction(name));
+    }
+    TASKS
+        .iter()
+        .position(|t| (t.name)() == name)
+        .map(|index| (index, name))
+        .ok_or(ResolveError::Unregistered(name))
+}
+
+/// Why a value is not a registered task.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ResolveError {
+    /// A closure or a function pointer (its type name).
+    NotAFunction(&'static str),
+    /// A function never registered with `task!` (its full name).
+    Unregistered(&'static str),
+}
+
+/// Registers a plain function `fn(A) -> R` (or `fn(A, B) -> R`) as a task
+/// that [`spawn`](crate::process::spawn) and [`Pool`](crate::pool::Pool)
+/// can run in a worker process. Arguments and result must implement serde's
+/// `Serialize` and `Deserialize`: they cross the process boundary as JSON.
 ///
 /// ```
 /// use shmlab::process;

@@ -123,6 +123,20 @@ pub enum WorkerError {
     },
 }
 
+impl From<task::ResolveError> for WorkerError {
+    fn from(e: task::ResolveError) -> Self {
+        match e {
+            task::ResolveError::NotAFunction(name) => WorkerError::NotAFunction {
+                name: name.to_string(),
+            },
+            task::ResolveError::Unregistered(name) => WorkerError::Unregistered {
+                name: name.to_string(),
+                short: short_name(name),
+            },
+        }
+    }
+}
+
 /// A worker that finished normally.
 #[derive(Debug)]
 pub struct Exited<R> {
@@ -185,18 +199,10 @@ where
         // main skipped it, and spawning would recurse without end.
         return Err(WorkerError::EntryNotCalled);
     }
-    let name = std::any::type_name_of_val(&task);
-    if name.contains("{{closure}}") || std::mem::size_of::<F>() != 0 {
-        return Err(WorkerError::NotAFunction {
-            name: name.to_string(),
-        });
-    }
-    if task::find(name).is_none() {
-        return Err(WorkerError::Unregistered {
-            name: name.to_string(),
-            short: short_name(name),
-        });
-    }
+    let name = match task::resolve(&task) {
+        Ok((_, name)) => name,
+        Err(e) => return Err(e.into()),
+    };
     let payload = serde_json::to_vec(args).map_err(|e| WorkerError::Protocol {
         pid: 0,
         message: format!("could not encode the task's arguments: {e}"),
@@ -530,7 +536,7 @@ fn watch_parent(mut channel: UnixStream) {
     });
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {

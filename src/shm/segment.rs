@@ -56,6 +56,8 @@ pub enum ObjectKind {
     Pipe = 3,
     /// A [`crate::channel::Queue`].
     Queue = 4,
+    /// The control block of a [`crate::pool::Pool`] (its doorbell).
+    Pool = 5,
 }
 
 impl ObjectKind {
@@ -65,6 +67,7 @@ impl ObjectKind {
             2 => Some(ObjectKind::Array),
             3 => Some(ObjectKind::Pipe),
             4 => Some(ObjectKind::Queue),
+            5 => Some(ObjectKind::Pool),
             _ => None,
         }
     }
@@ -76,6 +79,7 @@ impl ObjectKind {
             ObjectKind::Array => "array",
             ObjectKind::Pipe => "pipe",
             ObjectKind::Queue => "queue",
+            ObjectKind::Pool => "pool",
         }
     }
 
@@ -86,6 +90,7 @@ impl ObjectKind {
             ObjectKind::Array => "an array",
             ObjectKind::Pipe => "a pipe",
             ObjectKind::Queue => "a queue",
+            ObjectKind::Pool => "a pool's control block",
         }
     }
 }

@@ -1,0 +1,751 @@
+//! `Pool`: a fixed set of worker processes that run tasks — the tutorials'
+//! `multiprocessing.Pool` and `concurrent.futures.ProcessPoolExecutor`.
+//!
+//! ```
+//! use shmlab::pool::Pool;
+//!
+//! fn cube(x: u64) -> u64 {
+//!     x * x * x
+//! }
+//! shmlab::task!(cube);
+//!
+//! fn power_n(x: u64, n: u32) -> u64 {
+//!     x.pow(n)
+//! }
+//! shmlab::task!(power_n);
+//!
+//! fn main() {
+//!     shmlab::entry(); // a pool worker runs its loop here and never returns
+//!     let pool = Pool::new(2).unwrap();
+//!     let cubes = pool.map(cube, 0..256u64, None).unwrap();
+//!     assert_eq!(cubes[10], 1000);
+//!     let powers = pool.starmap(power_n, (0..=10u32).map(|n| (2u64, n)), None).unwrap();
+//!     assert_eq!(powers[10], 1024);
+//!     let later = pool.apply_async(cube, 7).unwrap();
+//!     assert_eq!(later.get().unwrap(), 343);
+//! }
+//! ```
+//!
+//! # The calls
+//!
+//! | Python | shmlab | returns |
+//! |---|---|---|
+//! | `pool.map(f, xs, chunksize)` | [`Pool::map`] | `Vec<R>` in input order |
+//! | `pool.starmap(f, pairs)` | [`Pool::starmap`] | `f(a, b)` for each `(a, b)` |
+//! | `pool.imap(f, xs)` | [`Pool::imap`] | an iterator, in input order |
+//! | — | [`Pool::istarmap`] | `starmap` as an iterator |
+//! | `pool.imap_unordered(f, xs)` | [`Pool::imap_unordered`] | an iterator, in completion order |
+//! | `pool.apply(f, (x,))` | [`Pool::apply`] | `R` |
+//! | `pool.apply_async(f, (x,))` | [`Pool::apply_async`] | an [`AsyncResult`] |
+//! | `pool.map_async(f, xs)` | [`Pool::map_async`] | an [`AsyncResult`] of `Vec<R>` |
+//! | `executor.submit(f, x)` | [`Pool::submit`] | an [`AsyncResult`] (a future) |
+//! | `close()`, `join()`, `terminate()` | [`Pool::close`], [`Pool::join`], [`Pool::terminate`] | |
+//!
+//! Tasks are plain `fn` items registered with [`task!`](crate::task), as for
+//! [`process::spawn`](crate::process::spawn); arguments and results cross
+//! to the workers as JSON.
+//!
+//! # Progress
+//!
+//! Every mapping call can say how far it is: [`Imap::progress`] (for
+//! `imap`, `imap_unordered`, `istarmap`), [`AsyncResult::progress`] (for
+//! `map_async`), and [`Pool::map_with_progress`] calls back as results
+//! arrive — the labs draw an indicatif bar with it, which moves item by
+//! item rather than jumping from 0 to 100 % as tqdm over `Pool.map` does.
+//!
+//! # Chunks
+//!
+//! Sending one item at a time to a worker costs a round trip per item;
+//! `chunksize` items travel together instead. Every mapping call takes
+//! `chunksize: Option<usize>`, and `None` means what it means in Python:
+//! for `map`, `starmap` and `map_async`, `ceil(len / (4 × workers))` when
+//! the input's length is known (an iterator with an exact `size_hint`, such
+//! as a range or a `Vec`) and 1 when it is not; for `imap`,
+//! `imap_unordered` and `istarmap`, 1. Results still come back one item at a time, so progress
+//! moves item by item.
+//!
+//! # Lazy input
+//!
+//! Inputs are read as the workers need them: a call keeps a bounded
+//! number of items submitted and not yet returned to the caller (see
+//! [`Imap`]), so `pool.imap(f, 0..10_000_000u64, Some(100))` never holds ten
+//! million arguments. (Python's `Pool` reads the whole input first.)
+//!
+//! # Faults never hang a caller
+//!
+//! - A task that panics fails its item with [`PoolError::TaskPanicked`]
+//!   carrying the panic message; the worker carries on.
+//! - A worker killed mid-task (SIGKILL, the OOM killer) fails the item it
+//!   was running with [`PoolError::WorkerDied`] naming the signal; the pool
+//!   starts a replacement and hands the items that worker had not started
+//!   to the others. (CPython's `Pool` waits forever in this case.)
+//! - [`Pool::terminate`], or dropping the pool, kills every worker and
+//!   fails whatever was left with [`PoolError::Terminated`]. A dropped pool
+//!   never leaves a worker running.
+
+mod calls;
+mod dispatch;
+mod frames;
+mod serve;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use calls::{AsyncResult, Imap, Status};
+pub use dispatch::{MAX_QUEUED, QUEUE_TIME};
+
+use crate::channel::{ChannelError, event};
+use crate::element::ElementType;
+use crate::lock::{FutexLock, LockKind};
+use crate::process::{TaskFn, WorkerError};
+use crate::shm::{ObjectKind, Segment, ShmError, Spec};
+use crate::sync::FutexWord;
+
+/// Chunks per worker a mapping call keeps submitted and not yet returned
+/// to its caller.
+pub const LOOKAHEAD: usize = 8;
+/// A mapping call's look-ahead in bytes of encoded arguments, at most
+/// (unless [`LOOKAHEAD`] chunks per worker need more).
+pub const LOOKAHEAD_BYTES: usize = 16 << 20;
+
+/// Why a pool call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoolError {
+    /// A pool needs at least one worker.
+    #[error("a pool needs at least one worker")]
+    NoWorkersRequested,
+    /// A chunk of zero items.
+    #[error("chunksize must be at least 1")]
+    ZeroChunksize,
+    /// The function is not a registered task (or not a `fn` at all).
+    #[error("{0}")]
+    NotATask(String),
+    /// A worker could not be started.
+    #[error("could not start a pool worker: {0}")]
+    Start(String),
+    /// A worker started but never said it was ready.
+    #[error("pool worker {pid} failed to start: {reason}")]
+    WorkerFailedToStart {
+        /// The worker.
+        pid: u32,
+        /// What happened to it.
+        reason: String,
+    },
+    /// The shared memory behind the pool could not be set up.
+    #[error("pool set-up failed: {0}")]
+    Setup(String),
+    /// The task panicked; the worker carries on.
+    #[error("task {index} panicked in worker {pid}: {message}")]
+    TaskPanicked {
+        /// The item's position in its call's input.
+        index: usize,
+        /// The worker that ran it.
+        pid: u32,
+        /// The panic message.
+        message: String,
+    },
+    /// The worker running this item died (e.g. killed by SIGKILL).
+    #[error("task {index} failed: worker {pid} {reason}")]
+    WorkerDied {
+        /// The item's position in its call's input.
+        index: usize,
+        /// The worker.
+        pid: u32,
+        /// How it died, e.g. `killed by SIGKILL`.
+        reason: String,
+    },
+    /// An argument or a result could not be encoded or decoded.
+    #[error("task {index}: {message}")]
+    Codec {
+        /// The item's position in its call's input.
+        index: usize,
+        /// What went wrong.
+        message: String,
+    },
+    /// Every worker died and none could be started again.
+    #[error("task {index} was not run: the pool has no workers left ({reason})")]
+    NoWorkers {
+        /// The item's position in its call's input.
+        index: usize,
+        /// The last worker's death.
+        reason: String,
+    },
+    /// The pool was closed: it takes no new work.
+    #[error("the pool is closed and takes no new work")]
+    Closed,
+    /// `join` before `close` (Python raises the same error).
+    #[error("join() needs close() first: the pool is still taking work")]
+    NotClosed,
+    /// The pool was terminated (or dropped) before the item ran.
+    #[error("the pool was terminated before the task finished")]
+    Terminated,
+    /// The task was cancelled before it started.
+    #[error("the task was cancelled before it started")]
+    Cancelled,
+    /// No result within the timeout; the handle can be waited on again.
+    #[error("no result after {0:?}")]
+    Timeout(Duration),
+    /// The result was already taken from this handle.
+    #[error("the result was already taken")]
+    AlreadyTaken,
+}
+
+impl From<WorkerError> for PoolError {
+    fn from(e: WorkerError) -> Self {
+        match e {
+            WorkerError::NotAFunction { .. } | WorkerError::Unregistered { .. } => {
+                PoolError::NotATask(e.to_string())
+            }
+            other => PoolError::Start(other.to_string()),
+        }
+    }
+}
+
+impl From<ChannelError> for PoolError {
+    fn from(e: ChannelError) -> Self {
+        PoolError::Setup(e.to_string())
+    }
+}
+
+impl From<ShmError> for PoolError {
+    fn from(e: ShmError) -> Self {
+        PoolError::Setup(e.to_string())
+    }
+}
+
+/// How far a call has come: `done` of `total` items have a result.
+/// `total` is `None` while the input's length is unknown (it becomes known
+/// when the input runs out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Progress {
+    /// Items with a result (or an error).
+    pub done: usize,
+    /// All items, once known.
+    pub total: Option<usize>,
+}
+
+/// Counts over the pool's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct PoolStats {
+    /// Workers asked for.
+    pub workers: usize,
+    /// Workers started to replace ones that died.
+    pub replaced: usize,
+}
+
+/// A run of consecutive items of one call, for one worker.
+pub(crate) struct Chunk {
+    /// The task's index in the task table.
+    task: u32,
+    /// The position of `items[0]` in the call's input.
+    first: usize,
+    /// Each item's JSON arguments.
+    items: Vec<Vec<u8>>,
+    /// Where the results go.
+    sink: Arc<dyn Sink>,
+}
+
+/// Where a call's results go: the dispatcher's side of a call.
+pub(crate) trait Sink: Send + Sync {
+    /// The call's chunk is about to go to a worker; `false` means the call
+    /// was cancelled and the chunk is dropped instead.
+    fn start(&self) -> bool;
+    /// Item `index`'s outcome.
+    fn deliver(&self, index: usize, outcome: Outcome);
+    /// Several outcomes at once (one wake-up for the caller, not one each).
+    fn deliver_many(&self, outcomes: Vec<(usize, Outcome)>) {
+        for (index, outcome) in outcomes {
+            self.deliver(index, outcome);
+        }
+    }
+}
+
+/// An item's JSON result, or why there is none.
+pub(crate) type Outcome = Result<Vec<u8>, PoolError>;
+
+/// What the callers and the dispatcher share.
+struct State {
+    /// Chunks not yet handed to a worker, oldest first.
+    pending: VecDeque<Chunk>,
+    /// `close` was called.
+    closed: bool,
+    /// `terminate` was called.
+    terminated: bool,
+    /// The dispatcher has ended; nothing more will run.
+    finished: bool,
+    /// ... and it has failed every chunk it held.
+    settled: bool,
+    /// Why the pool lost all its workers, if it did.
+    broken: Option<String>,
+    /// The live workers: pid, and the segment of the pipe to it.
+    members: Vec<(u32, String)>,
+    /// Replacements started.
+    replaced: usize,
+}
+
+pub(crate) struct Inner {
+    state: Mutex<State>,
+    /// Holds the doorbell.
+    control: Segment,
+    workers: usize,
+}
+
+fn control_spec() -> Spec {
+    Spec {
+        kind: ObjectKind::Pool,
+        element: ElementType::U32,
+        lock: LockKind::Futex,
+    }
+}
+
+/// Futex words per bell: each bell on a cache line of its own, so ringing
+/// one never slows a process that polls another.
+const BELL_STRIDE: usize = 16;
+
+/// Bell 0 wakes the dispatcher; bell `1 + i` wakes worker slot `i`.
+fn bell(control: &Segment, index: usize) -> &FutexWord {
+    &control.cells::<u32>()[index * BELL_STRIDE]
+}
+
+fn doorbell(control: &Segment) -> &FutexWord {
+    bell(control, 0)
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock (in our own code) leaves the state
+        // consistent: every update is a single push, pop or flag.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn doorbell(&self) -> &FutexWord {
+        doorbell(&self.control)
+    }
+
+    /// The bell of worker slot `slot`.
+    fn worker_bell(&self, slot: usize) -> &FutexWord {
+        bell(&self.control, 1 + slot)
+    }
+
+    fn control_name(&self) -> &str {
+        self.control.name()
+    }
+
+    /// Wakes the dispatcher.
+    fn wake_dispatcher(&self) {
+        event::announce(self.doorbell());
+    }
+
+    /// Queues chunks for the dispatcher.
+    fn submit(&self, chunks: impl IntoIterator<Item = Chunk>) -> Result<(), PoolError> {
+        let mut state = self.lock();
+        if state.terminated || state.finished {
+            return Err(PoolError::Terminated);
+        }
+        if state.closed {
+            return Err(PoolError::Closed);
+        }
+        state.pending.extend(chunks);
+        drop(state);
+        self.wake_dispatcher();
+        Ok(())
+    }
+
+    /// Whether the dispatcher has ended.
+    fn finished(&self) -> bool {
+        self.lock().finished
+    }
+
+    /// Whether the dispatcher has ended and failed everything it held.
+    fn settled(&self) -> bool {
+        self.lock().settled
+    }
+}
+
+/// A pool of worker processes. See the [module documentation](self).
+pub struct Pool {
+    inner: Arc<Inner>,
+    dispatcher: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("workers", &self.inner.workers)
+            .field("pids", &self.pids())
+            .finish()
+    }
+}
+
+/// What `chunksize: None` means for a call: Python's `map`, `starmap` and
+/// `map_async` use the length rule, its `imap` and `imap_unordered` use 1.
+#[derive(Debug, Clone, Copy)]
+enum DefaultChunks {
+    ByLength,
+    One,
+}
+
+/// The task table index of `f`, or why it is not a task.
+fn task_index<F: Copy + 'static>(f: &F) -> Result<u32, PoolError> {
+    let (index, _) = crate::process::resolve(f).map_err(WorkerError::from)?;
+    Ok(index as u32)
+}
+
+fn encode<T: Serialize>(index: usize, value: &T) -> Result<Vec<u8>, PoolError> {
+    serde_json::to_vec(value).map_err(|e| PoolError::Codec {
+        index,
+        message: format!("could not encode the arguments: {e}"),
+    })
+}
+
+/// Python's default chunk size: `ceil(len / (4 × workers))`, or 1 when the
+/// length is unknown.
+pub fn default_chunksize(len: Option<usize>, workers: usize) -> usize {
+    match len {
+        Some(len) => len.div_ceil(4 * workers.max(1)).max(1),
+        None => 1,
+    }
+}
+
+impl Pool {
+    /// Starts `workers` worker processes and waits until each is ready.
+    pub fn new(workers: usize) -> Result<Pool, PoolError> {
+        if workers == 0 {
+            return Err(PoolError::NoWorkersRequested);
+        }
+        let bells = (1 + workers)
+            .checked_mul(BELL_STRIDE)
+            .ok_or(PoolError::NoWorkersRequested)?;
+        let control = Segment::create::<u32, FutexLock>(ObjectKind::Pool, None, bells, 0)?;
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State {
+                pending: VecDeque::new(),
+                closed: false,
+                terminated: false,
+                finished: false,
+                settled: false,
+                broken: None,
+                members: Vec::new(),
+                replaced: 0,
+            }),
+            control,
+            workers,
+        });
+        let mut members = Vec::with_capacity(workers);
+        for slot in 0..workers {
+            members.push(dispatch::Member::start(&inner, slot)?);
+        }
+        dispatch::wait_ready(&inner, &mut members)?;
+        inner.lock().members = members.iter().map(|m| m.describe()).collect();
+        debug_assert!(members.iter().all(|m| m.is_ready()));
+        let for_thread = Arc::clone(&inner);
+        let dispatcher = std::thread::Builder::new()
+            .name("shmlab-pool".into())
+            .spawn(move || dispatch::run(for_thread, members))
+            .map_err(|e| PoolError::Start(e.to_string()))?;
+        Ok(Pool {
+            inner,
+            dispatcher: Some(dispatcher),
+        })
+    }
+
+    /// The number of workers.
+    pub fn workers(&self) -> usize {
+        self.inner.workers
+    }
+
+    /// The live workers' process ids.
+    pub fn pids(&self) -> Vec<u32> {
+        self.inner.lock().members.iter().map(|m| m.0).collect()
+    }
+
+    /// The shared-memory segments behind the pool (in `/dev/shm`): its
+    /// control block, then one pipe per worker. The pool removes them all
+    /// when it ends.
+    pub fn segment_names(&self) -> Vec<String> {
+        let state = self.inner.lock();
+        std::iter::once(self.inner.control_name().to_string())
+            .chain(state.members.iter().map(|m| m.1.clone()))
+            .collect()
+    }
+
+    /// Counts over the pool's life.
+    pub fn stats(&self) -> PoolStats {
+        PoolStats {
+            workers: self.inner.workers,
+            replaced: self.inner.lock().replaced,
+        }
+    }
+
+    fn chunksize(&self, chunksize: Option<usize>, len: Option<usize>) -> Result<usize, PoolError> {
+        match chunksize {
+            Some(0) => Err(PoolError::ZeroChunksize),
+            Some(n) => Ok(n),
+            None => Ok(default_chunksize(len, self.inner.workers)),
+        }
+    }
+
+    fn imap_of<F, T, R, I>(
+        &self,
+        f: F,
+        inputs: I,
+        chunksize: Option<usize>,
+        ordered: bool,
+        default: DefaultChunks,
+    ) -> Result<Imap<R, I::IntoIter>, PoolError>
+    where
+        F: Copy + 'static,
+        T: Serialize,
+        R: DeserializeOwned,
+        I: IntoIterator<Item = T>,
+    {
+        let task = task_index(&f)?;
+        let inputs = inputs.into_iter();
+        let len = match inputs.size_hint() {
+            (low, Some(high)) if low == high => Some(low),
+            _ => None,
+        };
+        let chunksize = match default {
+            DefaultChunks::ByLength => self.chunksize(chunksize, len)?,
+            DefaultChunks::One => self.chunksize(chunksize.or(Some(1)), len)?,
+        };
+        if self.inner.finished() {
+            return Err(PoolError::Terminated);
+        }
+        Ok(Imap::new(
+            Arc::clone(&self.inner),
+            task,
+            inputs,
+            chunksize,
+            ordered,
+            len,
+        ))
+    }
+
+    /// `f(x)` for every `x`, in input order (Python's `Pool.map`). The first
+    /// failure ends the call; the items not yet started are dropped.
+    pub fn map<F, A, R, I>(
+        &self,
+        f: F,
+        inputs: I,
+        chunksize: Option<usize>,
+    ) -> Result<Vec<R>, PoolError>
+    where
+        F: Fn(A) -> R + TaskFn<(A,)>,
+        A: Serialize,
+        R: DeserializeOwned,
+        I: IntoIterator<Item = A>,
+    {
+        self.imap_of(f, inputs, chunksize, true, DefaultChunks::ByLength)?
+            .collect()
+    }
+
+    /// [`Pool::map`], calling `on_progress` each time results arrive (for a
+    /// progress bar that moves as they do).
+    pub fn map_with_progress<F, A, R, I>(
+        &self,
+        f: F,
+        inputs: I,
+        chunksize: Option<usize>,
+        mut on_progress: impl FnMut(Progress),
+    ) -> Result<Vec<R>, PoolError>
+    where
+        F: Fn(A) -> R + TaskFn<(A,)>,
+        A: Serialize,
+        R: DeserializeOwned,
+        I: IntoIterator<Item = A>,
+    {
+        let mut imap = self.imap_of(f, inputs, chunksize, true, DefaultChunks::ByLength)?;
+        let mut results = Vec::new();
+        on_progress(imap.progress());
+        while let Some(result) = imap.next() {
+            results.push(result?);
+            on_progress(imap.progress());
+        }
+        Ok(results)
+    }
+
+    /// `f(a, b)` for every pair, in input order (Python's `Pool.starmap`).
+    pub fn starmap<F, A, B, R, I>(
+        &self,
+        f: F,
+        inputs: I,
+        chunksize: Option<usize>,
+    ) -> Result<Vec<R>, PoolError>
+    where
+        F: Fn(A, B) -> R + TaskFn<(A, B)>,
+        A: Serialize,
+        B: Serialize,
+        R: DeserializeOwned,
+        I: IntoIterator<Item = (A, B)>,
+    {
+        self.imap_of(f, inputs, chunksize, true, DefaultChunks::ByLength)?
+            .collect()
+    }
+
+    /// A lazy, ordered `starmap`: [`Pool::starmap`] as an iterator, with
+    /// [`Imap::progress`] (Python has no `istarmap`; this is `imap` for
+    /// two-argument tasks).
+    pub fn istarmap<F, A, B, R, I>(
+        &self,
+        f: F,
+        inputs: I,
+        chunksize: Option<usize>,
+    ) -> Result<Imap<R, I::IntoIter>, PoolError>
+    where
+        F: Fn(A, B) -> R + TaskFn<(A, B)>,
+        A: Serialize,
+        B: Serialize,
+        R: DeserializeOwned,
+        I: IntoIterator<Item = (A, B)>,
+    {
+        self.imap_of(f, inputs, chunksize, true, DefaultChunks::One)
+    }
+
+    /// A lazy, ordered `map` (Python's `Pool.imap`): results come out in
+    /// input order as soon as each is ready and all before it were.
+    pub fn imap<F, A, R, I>(
+        &self,
+        f: F,
+        inputs: I,
+        chunksize: Option<usize>,
+    ) -> Result<Imap<R, I::IntoIter>, PoolError>
+    where
+        F: Fn(A) -> R + TaskFn<(A,)>,
+        A: Serialize,
+        R: DeserializeOwned,
+        I: IntoIterator<Item = A>,
+    {
+        self.imap_of(f, inputs, chunksize, true, DefaultChunks::One)
+    }
+
+    /// A lazy `map` whose results come out in the order they finish
+    /// (Python's `Pool.imap_unordered`).
+    pub fn imap_unordered<F, A, R, I>(
+        &self,
+        f: F,
+        inputs: I,
+        chunksize: Option<usize>,
+    ) -> Result<Imap<R, I::IntoIter>, PoolError>
+    where
+        F: Fn(A) -> R + TaskFn<(A,)>,
+        A: Serialize,
+        R: DeserializeOwned,
+        I: IntoIterator<Item = A>,
+    {
+        self.imap_of(f, inputs, chunksize, false, DefaultChunks::One)
+    }
+
+    /// Runs `f(args)` in a worker and returns a handle at once (Python's
+    /// `Pool.apply_async`).
+    pub fn apply_async<F, A, R>(&self, f: F, args: A) -> Result<AsyncResult<R>, PoolError>
+    where
+        F: Fn(A) -> R + TaskFn<(A,)>,
+        A: Serialize,
+        R: DeserializeOwned + Send + 'static,
+    {
+        let task = task_index(&f)?;
+        let handle = AsyncResult::new(Some(1));
+        let chunk = Chunk {
+            task,
+            first: 0,
+            items: vec![encode(0, &args)?],
+            sink: handle.sink(),
+        };
+        self.inner.submit([chunk])?;
+        Ok(handle)
+    }
+
+    /// Runs `f(args)` in a worker and waits for the result (Python's
+    /// `Pool.apply`).
+    pub fn apply<F, A, R>(&self, f: F, args: A) -> Result<R, PoolError>
+    where
+        F: Fn(A) -> R + TaskFn<(A,)>,
+        A: Serialize,
+        R: DeserializeOwned + Send + 'static,
+    {
+        self.apply_async(f, args)?.get()
+    }
+
+    /// The `concurrent.futures` spelling of [`Pool::apply_async`]: the
+    /// handle is a future that can be polled ([`AsyncResult::is_done`],
+    /// [`AsyncResult::is_running`]), cancelled before it starts, waited on
+    /// with a timeout, and given done callbacks.
+    pub fn submit<F, A, R>(&self, f: F, args: A) -> Result<AsyncResult<R>, PoolError>
+    where
+        F: Fn(A) -> R + TaskFn<(A,)>,
+        A: Serialize,
+        R: DeserializeOwned + Send + 'static,
+    {
+        self.apply_async(f, args)
+    }
+
+    /// [`Pool::map`] in the background (Python's `Pool.map_async`): returns
+    /// a handle at once. The input is still read lazily, by a thread of the
+    /// call's own; [`AsyncResult::progress`] says how far it has come.
+    pub fn map_async<F, A, R, I>(
+        &self,
+        f: F,
+        inputs: I,
+        chunksize: Option<usize>,
+    ) -> Result<AsyncResult<Vec<R>>, PoolError>
+    where
+        F: Fn(A) -> R + TaskFn<(A,)>,
+        A: Serialize,
+        R: DeserializeOwned + Send + 'static,
+        I: IntoIterator<Item = A>,
+        I::IntoIter: Send + 'static,
+    {
+        let imap = self.imap_of(f, inputs, chunksize, true, DefaultChunks::ByLength)?;
+        AsyncResult::<Vec<R>>::run_in_background(imap)
+    }
+
+    /// Takes no more work; what was submitted still runs. Then call
+    /// [`Pool::join`].
+    pub fn close(&self) {
+        self.inner.lock().closed = true;
+        self.inner.wake_dispatcher();
+    }
+
+    /// Waits until everything submitted has run and the workers have exited.
+    /// Needs [`Pool::close`] first.
+    pub fn join(&mut self) -> Result<(), PoolError> {
+        if !self.inner.lock().closed {
+            return Err(PoolError::NotClosed);
+        }
+        self.wait_dispatcher();
+        Ok(())
+    }
+
+    /// Kills every worker now; whatever had not finished fails with
+    /// [`PoolError::Terminated`].
+    pub fn terminate(&mut self) {
+        {
+            let mut state = self.inner.lock();
+            state.terminated = true;
+            state.closed = true;
+        }
+        self.inner.wake_dispatcher();
+        self.wait_dispatcher();
+    }
+
+    fn wait_dispatcher(&mut self) {
+        if let Some(dispatcher) = self.dispatcher.take() {
+            // A panic in the dispatcher has already failed every call (its
+            // exit guard runs while unwinding); nothing is left to report.
+            let _ = dispatcher.join();
+        }
+    }
+}
+
+impl Drop for Pool {
+    /// Terminates: no worker outlives its pool.
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
