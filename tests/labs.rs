@@ -157,9 +157,15 @@ fn lab12_computes_pi_on_every_engine() {
         assert_eq!(x["correct"], true, "{x}");
         assert!((x["pi"].as_f64().unwrap() - std::f64::consts::PI).abs() < 1e-6);
     }
-    let engines: std::collections::BTreeSet<&str> =
-        results.iter().filter_map(|x| x["engine"].as_str()).collect();
-    assert_eq!(engines.len(), 3, "threads, rayon and processes: {engines:?}");
+    let engines: std::collections::BTreeSet<&str> = results
+        .iter()
+        .filter_map(|x| x["engine"].as_str())
+        .collect();
+    assert_eq!(
+        engines.len(),
+        3,
+        "threads, rayon and processes: {engines:?}"
+    );
     assert!(!r["startup"].as_array().expect("startup").is_empty());
 }
 
