@@ -13,6 +13,7 @@ const LAB02: &str = env!("CARGO_BIN_EXE_lab02-pool");
 const LAB03: &str = env!("CARGO_BIN_EXE_lab03-queues");
 const LAB04: &str = env!("CARGO_BIN_EXE_lab04-race");
 const LAB05: &str = env!("CARGO_BIN_EXE_lab05-locks");
+const LAB12: &str = env!("CARGO_BIN_EXE_lab12-threads");
 const TOUR: &str = env!("CARGO_BIN_EXE_tour");
 
 fn run(exe: &str, args: &[&str]) -> Output {
@@ -134,6 +135,41 @@ fn lab02_runs_the_examples_survives_faults_and_times_chunks() {
 }
 
 #[test]
+fn lab12_computes_pi_on_every_engine() {
+    let r = json_report(
+        LAB12,
+        &[
+            "--steps",
+            "2_000_000",
+            "--max-workers",
+            "2",
+            "--repeats",
+            "1",
+            "--startup-runs",
+            "2",
+        ],
+    );
+    assert_eq!(r["lab"], "lab12-threads");
+    let results = r["results"].as_array().expect("results");
+    // Whether this machine shows a speed-up is for the verdict to judge;
+    // every estimate of pi must be right.
+    for x in results {
+        assert_eq!(x["correct"], true, "{x}");
+        assert!((x["pi"].as_f64().unwrap() - std::f64::consts::PI).abs() < 1e-6);
+    }
+    let engines: std::collections::BTreeSet<&str> = results
+        .iter()
+        .filter_map(|x| x["engine"].as_str())
+        .collect();
+    assert_eq!(
+        engines.len(),
+        3,
+        "threads, rayon and processes: {engines:?}"
+    );
+    assert!(!r["startup"].as_array().expect("startup").is_empty());
+}
+
+#[test]
 fn lab03_puts_results_back_in_order_and_measures_both_transports() {
     let r = json_report(
         LAB03,
@@ -230,7 +266,7 @@ fn lab05_keeps_the_invariant_and_recovers_a_dead_holder() {
 
 #[test]
 fn every_lab_has_help() {
-    for exe in [LAB01, LAB02, LAB03, LAB04, LAB05, TOUR] {
+    for exe in [LAB01, LAB02, LAB03, LAB04, LAB05, LAB12, TOUR] {
         let out = run(exe, &["--help"]);
         assert!(out.status.success(), "{exe} --help");
         assert!(
@@ -255,6 +291,8 @@ fn absurd_options_are_clear_errors() {
         (LAB02, &["--workers", "0"], "at least 1 worker"),
         (LAB02, &["--chunksizes", "1,0"], "at least 1"),
         (LAB02, &["--tasks", "100000000000"], "at most"),
+        (LAB12, &["--max-workers", "0"], "at least 1 worker"),
+        (LAB12, &["--steps", "0"], "at least"),
     ];
     for (exe, args, expected) in cases {
         let out = run(exe, args);

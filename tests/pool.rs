@@ -28,6 +28,10 @@ fn main() {
         ("futures_cancel_and_callbacks", futures_cancel_and_callbacks),
         ("map_async_reports_progress", map_async_reports_progress),
         (
+            "a_new_task_is_not_queued_by_an_old_tasks_estimate",
+            a_new_task_is_not_queued_by_an_old_tasks_estimate,
+        ),
+        (
             "progress_moves_as_results_arrive",
             progress_moves_as_results_arrive,
         ),
@@ -260,6 +264,42 @@ fn futures_cancel_and_callbacks() -> anyhow::Result<()> {
     });
     ensure!(seen.load(Ordering::Relaxed) == 1);
     ensure!(!late.cancel());
+    Ok(())
+}
+
+fn a_new_task_is_not_queued_by_an_old_tasks_estimate() -> anyhow::Result<()> {
+    let pool = Pool::new(1)?;
+    // Tiny tasks: the worker's queue grows to hundreds of items.
+    ensure!(pool.map(cube, 0..5000u64, Some(1))?.len() == 5000);
+    let flag = SharedValue::<i64>::create(0)?;
+    let held = pool.submit(hold, flag.name().to_string())?;
+    wait_until("the task is running", Duration::from_secs(10), || {
+        flag.load() < 0
+    })?;
+    // A task the worker has never timed gets the cautious first guess:
+    // behind the running one, one more chunk, not hundreds.
+    let slow: Vec<_> = (0..10)
+        .map(|_| pool.submit(busy_us, 100))
+        .collect::<Result<_, _>>()?;
+    // The first one goes to the worker (2 chunks at most: the running task
+    // and one more). Wait for that, then take the pool's state lock (the
+    // dispatcher holds it for a whole hand-out pass) before counting.
+    wait_until(
+        "one slow task is handed over",
+        Duration::from_secs(10),
+        || slow.iter().any(|h| h.is_running()),
+    )?;
+    let _ = pool.pids();
+    let handed_over = slow.iter().filter(|h| h.is_running()).count();
+    ensure!(
+        handed_over <= 1,
+        "{handed_over} of 10 untimed tasks queued at one worker"
+    );
+    flag.store(1);
+    ensure!(held.get().is_ok());
+    for handle in slow {
+        ensure!(handle.get()? == 100);
+    }
     Ok(())
 }
 

@@ -351,8 +351,8 @@ def main():
                         help="tiny tasks per timed run (default: 10_000)")
     parser.add_argument("--chunksizes", type=chunksizes, default=[1, 100],
                         help="chunk sizes to time with map, comma-separated (default: 1,100)")
-    parser.add_argument("--repeats", type=count(1000), default=5,
-                        help="timed runs per row; the report gives the median (default: 5)")
+    parser.add_argument("--repeats", type=count(1000), default=9,
+                        help="timed runs per row; the report gives the median (default: 9)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object instead of the human report")
     args = parser.parse_args()

@@ -6,4 +6,5 @@ pub mod pool;
 pub mod processes;
 pub mod queues;
 pub mod race;
+pub mod threads;
 pub mod tour;

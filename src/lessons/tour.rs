@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{locks, pool, processes, queues, race};
+use super::{locks, pool, processes, queues, race, threads};
 use crate::report::{Outcome, Report};
 
 /// One lab's line in the tour.
@@ -106,6 +106,14 @@ pub fn run(live: bool) -> TourReport {
                 transfers: 500_000,
                 increments: 1_000_000,
                 timeout: Duration::from_millis(100),
+            })
+        }),
+        stop("lab12-threads", live, || {
+            threads::run(&threads::ThreadsConfig {
+                steps: 20_000_000,
+                max_workers: crate::cli::available_cpus(),
+                repeats: 1,
+                startup_runs: 3,
             })
         }),
     ];

@@ -9,8 +9,9 @@
 //! # Keeping workers busy without waking anyone per item
 //!
 //! Each worker has a queue of chunks in its pipe, about [`QUEUE_TIME`] of
-//! work long (estimated from how fast its results come back, between 2
-//! chunks and [`MAX_QUEUED`] items): long enough that it never waits for
+//! work long (estimated per task function from the worker's own
+//! timing of each item, which comes back with its result; between 2
+//! chunks and [`MAX_QUEUED`] items, and 2 chunks of a task not timed yet): long enough that it never waits for
 //! the dispatcher on tiny tasks, short enough that slow tasks stay evenly
 //! spread. Every so many items a chunk is marked "ring on start": the
 //! worker rings the dispatcher's bell when it gets there, so the dispatcher
@@ -41,10 +42,10 @@ pub const MAX_QUEUED: usize = 512;
 /// Chunks queued at a worker whatever their estimated time: the one it
 /// runs and the next.
 const MIN_CHUNKS: usize = 2;
-/// The estimate of a task's time before any has finished: slow, so that a
-/// fresh worker gets [`MIN_CHUNKS`] chunks and no more until it has timed
-/// one (slow tasks must not pile up behind one worker; tiny ones are timed
-/// within microseconds and the queue grows at once).
+/// The estimate of a task's time before one has finished: slow, so that a
+/// worker gets [`MIN_CHUNKS`] chunks of a task and no more until it has
+/// timed that task (slow tasks must not pile up behind one worker; tiny
+/// ones are timed within microseconds and the queue grows at once).
 const FIRST_GUESS: Duration = QUEUE_TIME;
 /// How often the dispatcher checks that its workers are alive.
 const CHECK: Duration = Duration::from_millis(10);
@@ -101,10 +102,10 @@ pub(super) struct Member {
     since_mark: usize,
     /// Estimated nanoseconds per item (a moving average).
     item_ns: f64,
-    /// Whether `item_ns` is a measurement yet (not the first guess).
-    timed: bool,
-    /// When the last results came while it was busy (None: it was idle).
-    busy_since: Option<Instant>,
+    /// The task `item_ns` was measured on (`None`: not measured yet). A
+    /// chunk of another task is treated as untimed: a pool that has just
+    /// run tiny tasks must not queue 512 slow ones behind one worker.
+    timed_task: Option<u32>,
     /// Set when its pipe broke or it misbehaved: bury it on the next check.
     broken: bool,
 }
@@ -130,8 +131,7 @@ impl Member {
             queued: 0,
             since_mark: 0,
             item_ns: FIRST_GUESS.as_nanos() as f64,
-            timed: false,
-            busy_since: None,
+            timed_task: None,
             broken: false,
         })
     }
@@ -145,15 +145,23 @@ impl Member {
         self.ready
     }
 
-    /// Items to keep queued at this worker: about [`QUEUE_TIME`] of work.
-    fn window(&self) -> usize {
-        let items = QUEUE_TIME.as_nanos() as f64 / self.item_ns.max(1.0);
+    /// Items of `task` to keep queued at this worker: about [`QUEUE_TIME`]
+    /// of work, by its estimate for that task (the first guess for another).
+    fn window(&self, task: u32) -> usize {
+        let item_ns = if self.timed_task == Some(task) {
+            self.item_ns
+        } else {
+            FIRST_GUESS.as_nanos() as f64
+        };
+        let items = QUEUE_TIME.as_nanos() as f64 / item_ns.max(1.0);
         (items as usize).clamp(1, MAX_QUEUED)
     }
 
-    /// Whether it should be sent another chunk.
-    fn has_room(&self) -> bool {
-        self.ready && !self.broken && (self.sent.len() < MIN_CHUNKS || self.queued < self.window())
+    /// Whether it should be sent another chunk of `task`.
+    fn has_room(&self, task: u32) -> bool {
+        self.ready
+            && !self.broken
+            && (self.sent.len() < MIN_CHUNKS || self.queued < self.window(task))
     }
 
     /// Reads whatever the worker has sent; true if anything arrived.
@@ -169,19 +177,6 @@ impl Member {
                 Err(_) => self.broken = true,
             }
         }
-        if results > 0 {
-            let now = Instant::now();
-            if let Some(since) = self.busy_since {
-                let per_item = now.duration_since(since).as_nanos() as f64 / results as f64;
-                if self.timed {
-                    self.item_ns += (per_item - self.item_ns) / 4.0;
-                } else {
-                    self.item_ns = per_item;
-                    self.timed = true;
-                }
-            }
-            self.busy_since = (self.queued > 0).then_some(now);
-        }
         results > 0
     }
 
@@ -193,6 +188,7 @@ impl Member {
             Some(frames::Reply::Result {
                 job,
                 item,
+                ns,
                 status,
                 payload,
             }) => {
@@ -205,6 +201,16 @@ impl Member {
                     return;
                 }
                 let index = front.chunk.first + front.done;
+                // The worker's own timing of the item: what its queue is
+                // sized by (a moving average per task; the first sample of
+                // a task replaces the guess).
+                let task = Some(front.chunk.task);
+                if self.timed_task == task {
+                    self.item_ns += (ns as f64 - self.item_ns) / 8.0;
+                } else {
+                    self.item_ns = ns as f64;
+                    self.timed_task = task;
+                }
                 let outcome = match status {
                     frames::OK => Ok(payload.to_vec()),
                     frames::PANICKED => Err(PoolError::TaskPanicked {
@@ -238,7 +244,7 @@ impl Member {
     ) -> Result<(), Chunk> {
         // Mark a chunk every half window: when the worker starts it, about
         // half its queue is left, and its bell brings more.
-        let mark = self.since_mark + chunk.items.len() >= self.window().div_ceil(2);
+        let mark = self.since_mark + chunk.items.len() >= self.window(chunk.task).div_ceil(2);
         frames::encode_job(
             frame,
             if mark { frames::RING_ON_START } else { 0 },
@@ -258,9 +264,6 @@ impl Member {
                 } else {
                     self.since_mark + chunk.items.len()
                 };
-                if self.queued == 0 {
-                    self.busy_since = Some(Instant::now());
-                }
                 self.queued += chunk.items.len();
                 self.sent.push_back(Sent {
                     job,
@@ -482,10 +485,10 @@ pub(super) fn run(inner: Arc<Inner>, members: Vec<Member>) {
             return;
         }
         // Hand out chunks: each to the least loaded ready worker with room.
-        while !state.pending.is_empty() {
+        while let Some(task) = state.pending.front().map(|c| c.task) {
             let Some(member) = members
                 .iter_mut()
-                .filter(|m| m.has_room())
+                .filter(|m| m.has_room(task))
                 .min_by_key(|m| m.queued)
             else {
                 break;

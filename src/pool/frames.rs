@@ -7,8 +7,10 @@
 //! dispatcher's bell when it starts the chunk: its queue is running low.
 //!
 //! Worker to parent: `[READY][pid: u32]` once, when it is listening, then one
-//! message per item, in order: `[RESULT][job: u64][item: u32][status][JSON or
-//! message]`. One result per item (not per chunk) is what lets the progress
+//! message per item, in order: `[RESULT][job: u64][item: u32][ns: u64]
+//! [status][JSON or message]`, where `ns` is how long the worker spent on
+//! the item (running it and sending the previous result), which is what
+//! the dispatcher sizes the worker's queue by. One result per item (not per chunk) is what lets the progress
 //! bar move as results arrive, and lets the parent tell exactly which item a
 //! killed worker was running.
 //!
@@ -115,11 +117,12 @@ pub fn encode_ready(pid: u32) -> [u8; 5] {
 }
 
 /// Writes a result frame into `out`.
-pub fn encode_result(out: &mut Vec<u8>, job: u64, item: u32, status: u8, payload: &[u8]) {
+pub fn encode_result(out: &mut Vec<u8>, job: u64, item: u32, ns: u64, status: u8, payload: &[u8]) {
     out.clear();
     out.push(RESULT);
     out.extend_from_slice(&job.to_le_bytes());
     out.extend_from_slice(&item.to_le_bytes());
+    out.extend_from_slice(&ns.to_le_bytes());
     out.push(status);
     out.extend_from_slice(payload);
 }
@@ -138,6 +141,8 @@ pub enum Reply<'a> {
         job: u64,
         /// The item's position in the job.
         item: u32,
+        /// Nanoseconds the worker spent on it.
+        ns: u64,
         /// [`OK`], [`PANICKED`] or [`CODEC`].
         status: u8,
         /// The JSON result or the message.
@@ -155,10 +160,12 @@ pub fn decode_reply(bytes: &[u8]) -> Option<Reply<'_>> {
         RESULT => {
             let job = u64_at(bytes, &mut at)?;
             let item = u32_at(bytes, &mut at)?;
+            let ns = u64_at(bytes, &mut at)?;
             let status = *take(bytes, &mut at, 1)?.first()?;
             (status <= CODEC).then(|| Reply::Result {
                 job,
                 item,
+                ns,
                 status,
                 payload: &bytes[at..],
             })
@@ -208,12 +215,13 @@ mod tests {
             Some(Reply::Ready { pid: 42 })
         );
         let mut frame = Vec::new();
-        encode_result(&mut frame, 5, 6, PANICKED, b"boom");
+        encode_result(&mut frame, 5, 6, 7, PANICKED, b"boom");
         assert_eq!(
             decode_reply(&frame),
             Some(Reply::Result {
                 job: 5,
                 item: 6,
+                ns: 7,
                 status: PANICKED,
                 payload: b"boom"
             })

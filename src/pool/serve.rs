@@ -104,6 +104,7 @@ pub fn serve(args: ServeArgs) {
         let task = TASKS
             .get(job.task as usize)
             .expect("pool worker: a task index outside this program's task table");
+        let mut started = Instant::now();
         for (item, input) in job.items.iter().enumerate() {
             let (status, payload) = match catch_unwind(AssertUnwindSafe(|| (task.run)(input))) {
                 Ok(Ok(json)) => (frames::OK, json),
@@ -113,7 +114,10 @@ pub fn serve(args: ServeArgs) {
                     crate::process::panic_message(&*panic).into_bytes(),
                 ),
             };
-            frames::encode_result(&mut reply, job.job, item as u32, status, &payload);
+            let now = Instant::now();
+            let ns = now.duration_since(started).as_nanos() as u64;
+            started = now;
+            frames::encode_result(&mut reply, job.job, item as u32, ns, status, &payload);
             if pipe.send_bytes(&reply).is_err() {
                 return;
             }
