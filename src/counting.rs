@@ -196,7 +196,7 @@ impl Counting for MapReduce {
             // black_box: count for real, one add at a time, as the other
             // strategies do (the compiler would otherwise replace the loop
             // with `local = n`).
-            local = std::hint::black_box(local) + 1;
+            local += std::hint::black_box(1);
         }
         Ok(local)
     }
