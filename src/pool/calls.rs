@@ -354,6 +354,9 @@ type Callback<T> = Box<dyn FnOnce(&Result<T, PoolError>) + Send>;
 struct Slot<T> {
     state: Mutex<SlotState<T>>,
     changed: Condvar,
+    /// For `map_async`: the call's results as they arrive, for a live
+    /// progress count (the background thread only sees them in order).
+    arrivals: Option<Arc<Stream>>,
 }
 
 struct SlotState<T> {
@@ -454,6 +457,10 @@ impl<T> std::fmt::Debug for AsyncResult<T> {
 
 impl<T: Send + 'static> AsyncResult<T> {
     pub(super) fn new(total: Option<usize>) -> Self {
+        Self::with_arrivals(total, None)
+    }
+
+    fn with_arrivals(total: Option<usize>, arrivals: Option<Arc<Stream>>) -> Self {
         AsyncResult {
             slot: Arc::new(Slot {
                 state: Mutex::new(SlotState {
@@ -465,6 +472,7 @@ impl<T: Send + 'static> AsyncResult<T> {
                     progress: Progress { done: 0, total },
                 }),
                 changed: Condvar::new(),
+                arrivals,
             }),
         }
     }
@@ -486,7 +494,8 @@ impl<T: Send + 'static> AsyncResult<T> {
         I: Iterator<Item = A> + Send + 'static,
         A: Serialize,
     {
-        let handle = AsyncResult::<Vec<R>>::new(imap.total);
+        let handle =
+            AsyncResult::<Vec<R>>::with_arrivals(imap.total, Some(Arc::clone(&imap.stream)));
         let slot = Arc::clone(&handle.slot);
         std::thread::Builder::new()
             .name("shmlab-map-async".into())
@@ -552,8 +561,13 @@ impl<T> AsyncResult<T> {
     pub fn progress(&self) -> Progress {
         let state = lock(&self.slot.state);
         let mut progress = state.progress;
-        if Slot::is_settled(&state) && progress.total.is_none() {
+        let settled = Slot::is_settled(&state);
+        drop(state);
+        if settled && progress.total.is_none() {
             progress.done = progress.done.max(1);
+        }
+        if let (false, Some(arrivals)) = (settled, &self.slot.arrivals) {
+            progress.done = progress.done.max(lock(&arrivals.state).done);
         }
         progress
     }

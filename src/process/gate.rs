@@ -134,6 +134,29 @@ impl StartGate {
         }
     }
 
+    /// Parent side, for workers it holds no handle to (pool tasks): waits
+    /// until `expected` workers have arrived; gives up (false) after
+    /// `timeout` or as soon as `gave_up()` says the workers failed.
+    pub fn wait_until(
+        &self,
+        expected: usize,
+        timeout: Duration,
+        mut gave_up: impl FnMut() -> bool,
+    ) -> bool {
+        let arrived = self.cell(ARRIVED);
+        let deadline = Deadline::after(timeout);
+        loop {
+            let now = arrived.load(Ordering::Acquire);
+            if now as usize >= expected {
+                return true;
+            }
+            if gave_up() || deadline.expired() {
+                return false;
+            }
+            sync::futex_wait(arrived, now, Some(NAP));
+        }
+    }
+
     /// Opens the gate and wakes every waiting worker. Returns the time it
     /// opened, in [`super::monotonic_ns`] nanoseconds.
     pub fn open_now(&self) -> u64 {
