@@ -11,6 +11,8 @@ use serde_json::Value;
 const LAB01: &str = env!("CARGO_BIN_EXE_lab01-processes");
 const LAB02: &str = env!("CARGO_BIN_EXE_lab02-pool");
 const LAB03: &str = env!("CARGO_BIN_EXE_lab03-queues");
+const LAB08: &str = env!("CARGO_BIN_EXE_lab08-mapreduce");
+const LAB11: &str = env!("CARGO_BIN_EXE_lab11-montecarlo");
 const LAB04: &str = env!("CARGO_BIN_EXE_lab04-race");
 const LAB05: &str = env!("CARGO_BIN_EXE_lab05-locks");
 const LAB12: &str = env!("CARGO_BIN_EXE_lab12-threads");
@@ -211,6 +213,41 @@ fn lab03_puts_results_back_in_order_and_measures_both_transports() {
 }
 
 #[test]
+fn lab08_runs_every_strategy_and_writes_a_chart() {
+    let chart = std::env::temp_dir().join(format!("shmlab-lab08-{}.svg", std::process::id()));
+    let chart_arg = chart.to_string_lossy().to_string();
+    let r = json_report(
+        LAB08,
+        &[
+            "--max-workers",
+            "2",
+            "--run-ms",
+            "10",
+            "--repeats",
+            "1",
+            "--chart",
+            &chart_arg,
+        ],
+    );
+    assert_eq!(r["lab"], "lab08-mapreduce");
+    let results = r["results"].as_array().expect("results");
+    assert_eq!(results.len(), 7 * 2, "seven strategies at 1 and 2 workers");
+    for x in results {
+        assert!(x["ops_per_s"].as_f64().unwrap() > 0.0, "{x}");
+        if x["strategy"] != "racy" {
+            assert_eq!(x["exact"], true, "{x}");
+        }
+        if x["strategy"] == "locked" {
+            assert_eq!(x["ratio_to_locked"], 1.0, "{x}");
+        }
+    }
+    assert!(r["map_reduce_over_locked"].as_f64().is_some());
+    let svg = std::fs::read_to_string(&chart).expect("the chart was written");
+    let _ = std::fs::remove_file(&chart);
+    assert!(svg.starts_with("<svg") && svg.contains("map-reduce"));
+}
+
+#[test]
 fn lab04_reports_every_strategy_with_exact_arithmetic() {
     let r = json_report(LAB04, &["--workers", "2", "--increments", "300000"]);
     assert_eq!(r["lab"], "lab04-race");
@@ -266,7 +303,7 @@ fn lab05_keeps_the_invariant_and_recovers_a_dead_holder() {
 
 #[test]
 fn every_lab_has_help() {
-    for exe in [LAB01, LAB02, LAB03, LAB04, LAB05, LAB12, TOUR] {
+    for exe in [LAB01, LAB02, LAB03, LAB04, LAB05, LAB08, LAB11, LAB12, TOUR] {
         let out = run(exe, &["--help"]);
         assert!(out.status.success(), "{exe} --help");
         assert!(
@@ -292,6 +329,8 @@ fn absurd_options_are_clear_errors() {
         (LAB02, &["--chunksizes", "1,0"], "at least 1"),
         (LAB02, &["--tasks", "100000000000"], "at most"),
         (LAB12, &["--max-workers", "0"], "at least 1 worker"),
+        (LAB08, &["--max-workers", "0"], "at least 1 worker"),
+        (LAB08, &["--strategies", "telepathy"], "invalid value"),
         (LAB12, &["--steps", "0"], "at least"),
     ];
     for (exe, args, expected) in cases {

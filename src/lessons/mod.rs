@@ -2,6 +2,8 @@
 //! calls one `run` here and prints the report it returns.
 
 pub mod locks;
+pub mod mapreduce;
+pub mod montecarlo;
 pub mod pool;
 pub mod processes;
 pub mod queues;

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{locks, pool, processes, queues, race, threads};
+use super::{locks, mapreduce, montecarlo, pool, processes, queues, race, threads};
 use crate::report::{Outcome, Report};
 
 /// One lab's line in the tour.
@@ -106,6 +106,26 @@ pub fn run(live: bool) -> TourReport {
                 transfers: 500_000,
                 increments: 1_000_000,
                 timeout: Duration::from_millis(100),
+            })
+        }),
+        stop("lab08-mapreduce", live, || {
+            mapreduce::run(&mapreduce::MapReduceConfig {
+                max_workers: crate::cli::available_cpus(),
+                strategies: crate::counting::Strategy::ALL.to_vec(),
+                run_time: Duration::from_millis(20),
+                repeats: 1,
+                chart: None,
+            })
+        }),
+        stop("lab11-montecarlo", live, || {
+            montecarlo::run(&montecarlo::MonteCarloConfig {
+                samples: 20_000_000,
+                batch: 1_000_000,
+                steps: 10_000_000,
+                master_seed: 42,
+                max_workers: crate::cli::available_cpus(),
+                demo_workers: 4,
+                repeats: 1,
             })
         }),
         stop("lab12-threads", live, || {
