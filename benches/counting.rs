@@ -23,8 +23,8 @@ const WORKERS: usize = 2;
 /// `WORKERS` threads each run `strategy.work` for `per_worker` increments;
 /// returns the elapsed time and the total.
 fn on_threads<C: Counting + Sync>(strategy: &C, per_worker: u64) -> (Duration, i64) {
-    let counts = SharedArray::<i64, FutexLock>::create(strategy.cells(WORKERS).max(1), 0)
-        .expect("segment");
+    let counts =
+        SharedArray::<i64, FutexLock>::create(strategy.cells(WORKERS).max(1), 0).expect("segment");
     let cells = counts.cells();
     let started = Instant::now();
     let kept: Vec<i64> = std::thread::scope(|s| {
@@ -34,7 +34,10 @@ fn on_threads<C: Counting + Sync>(strategy: &C, per_worker: u64) -> (Duration, i
                 s.spawn(move || strategy.work(cells, index, per_worker).expect("lock"))
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
     });
     (started.elapsed(), strategy.total(&cells, &kept))
 }

@@ -42,9 +42,7 @@ fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     shmlab::cleanup::clean_and_report(); // segments leaked by killed runs
     let config = MapReduceConfig {
-        max_workers: args
-            .max_workers
-            .unwrap_or_else(shmlab::cli::available_cpus),
+        max_workers: args.max_workers.unwrap_or_else(shmlab::cli::available_cpus),
         strategies: if args.strategies.is_empty() {
             Strategy::ALL.to_vec()
         } else {

@@ -210,7 +210,9 @@ fn write_chart(path: &Path, results: &[StrategyResult]) -> std::io::Result<()> {
     let y = |v: f64| top + height - (v.max(1.0).log10() - f64::from(lo_exp)) / span * height;
     let group = width / strategies.len().max(1) as f64;
     let bar = group * 0.8 / max_workers as f64;
-    let colours = ["#4878d0", "#ee854a", "#6acc64", "#d65f5f", "#956cb4", "#8c613c"];
+    let colours = [
+        "#4878d0", "#ee854a", "#6acc64", "#d65f5f", "#956cb4", "#8c613c",
+    ];
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"12\">\n",
         left + width + 20.0,
