@@ -12,6 +12,7 @@ const LAB01: &str = env!("CARGO_BIN_EXE_lab01-processes");
 const LAB02: &str = env!("CARGO_BIN_EXE_lab02-pool");
 const LAB03: &str = env!("CARGO_BIN_EXE_lab03-queues");
 const LAB08: &str = env!("CARGO_BIN_EXE_lab08-mapreduce");
+const LAB10: &str = env!("CARGO_BIN_EXE_lab10-wordcount");
 const LAB11: &str = env!("CARGO_BIN_EXE_lab11-montecarlo");
 const LAB04: &str = env!("CARGO_BIN_EXE_lab04-race");
 const LAB05: &str = env!("CARGO_BIN_EXE_lab05-locks");
@@ -303,7 +304,9 @@ fn lab05_keeps_the_invariant_and_recovers_a_dead_holder() {
 
 #[test]
 fn every_lab_has_help() {
-    for exe in [LAB01, LAB02, LAB03, LAB04, LAB05, LAB08, LAB11, LAB12, TOUR] {
+    for exe in [
+        LAB01, LAB02, LAB03, LAB04, LAB05, LAB08, LAB10, LAB11, LAB12, TOUR,
+    ] {
         let out = run(exe, &["--help"]);
         assert!(out.status.success(), "{exe} --help");
         assert!(

@@ -10,3 +10,4 @@ pub mod queues;
 pub mod race;
 pub mod threads;
 pub mod tour;
+pub mod wordcount;

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{locks, mapreduce, montecarlo, pool, processes, queues, race, threads};
+use super::{locks, mapreduce, montecarlo, pool, processes, queues, race, threads, wordcount};
 use crate::report::{Outcome, Report};
 
 /// One lab's line in the tour.
@@ -115,6 +115,20 @@ pub fn run(live: bool) -> TourReport {
                 run_time: Duration::from_millis(20),
                 repeats: 1,
                 chart: None,
+            })
+        }),
+        stop("lab10-wordcount", live, || {
+            let workers = crate::cli::available_cpus();
+            wordcount::run(&wordcount::WordcountConfig {
+                corpus: None,
+                bytes: 8_000_000,
+                seed: 1,
+                workers,
+                chunks: 2 * workers,
+                top: 10,
+                repeats: 1,
+                locked_bytes: 1_000_000,
+                quiet: true,
             })
         }),
         stop("lab11-montecarlo", live, || {
