@@ -11,6 +11,7 @@ use serde_json::Value;
 const LAB01: &str = env!("CARGO_BIN_EXE_lab01-processes");
 const LAB02: &str = env!("CARGO_BIN_EXE_lab02-pool");
 const LAB03: &str = env!("CARGO_BIN_EXE_lab03-queues");
+const LAB06: &str = env!("CARGO_BIN_EXE_lab06-slots");
 const LAB08: &str = env!("CARGO_BIN_EXE_lab08-mapreduce");
 const LAB10: &str = env!("CARGO_BIN_EXE_lab10-wordcount");
 const LAB11: &str = env!("CARGO_BIN_EXE_lab11-montecarlo");
@@ -305,7 +306,7 @@ fn lab05_keeps_the_invariant_and_recovers_a_dead_holder() {
 #[test]
 fn every_lab_has_help() {
     for exe in [
-        LAB01, LAB02, LAB03, LAB04, LAB05, LAB08, LAB10, LAB11, LAB12, TOUR,
+        LAB01, LAB02, LAB03, LAB04, LAB05, LAB06, LAB08, LAB10, LAB11, LAB12, TOUR,
     ] {
         let out = run(exe, &["--help"]);
         assert!(out.status.success(), "{exe} --help");

@@ -53,6 +53,7 @@ def local_count(n):
 
 def worker(kind, shared, n, index, gate, finished):
     gate.wait()
+    began = time.perf_counter()
     if kind == "racy":
         racy(shared, n, index)
     elif kind == "locked":
@@ -61,7 +62,9 @@ def worker(kind, shared, n, index, gate, finished):
         slots(shared, n, index, 1)
     elif kind == "padded-slots":
         slots(shared, n, index, PADDED_STRIDE)
-    finished.put(time.perf_counter())
+    # Each worker times itself from the gate: the parent may not run again
+    # until a worker has finished, so a clock started there can be late.
+    finished.put((began, time.perf_counter()))
 
 
 def run_shared(kind, workers, n):
@@ -78,11 +81,10 @@ def run_shared(kind, workers, n):
     for p in procs:
         p.start()
     gate.wait()
-    started = time.perf_counter()
-    ends = [finished.get() for _ in procs]
+    spans = [finished.get() for _ in procs]
     for p in procs:
         p.join()
-    seconds = max(ends) - started
+    seconds = max(end for _, end in spans) - min(begin for begin, _ in spans)
     if kind in ("racy", "locked"):
         total = shared.value
     else:

@@ -184,8 +184,8 @@ fn verdict(ok: bool, workers: usize, cpus: usize, ratio: Option<f64>) -> String 
     let mut v = format!(
         "map-reduce counted {ratio:.0}× faster than the locked shared counter with {workers} worker{plural}: share nothing, combine once"
     );
-    if cpus <= 2 {
-        v += " (on this 2-vCPU machine both workers share one core's caches, which flatters the lock; with real cores the gap grows)";
+    if cpus < 2 {
+        v += " (one CPU: the workers take turns, so only the cost per increment differs)";
     }
     v
 }

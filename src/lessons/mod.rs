@@ -8,6 +8,7 @@ pub mod pool;
 pub mod processes;
 pub mod queues;
 pub mod race;
+pub mod slots;
 pub mod threads;
 pub mod tour;
 pub mod wordcount;

@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{locks, mapreduce, montecarlo, pool, processes, queues, race, threads, wordcount};
+use super::{
+    locks, mapreduce, montecarlo, pool, processes, queues, race, slots, threads, wordcount,
+};
 use crate::report::{Outcome, Report};
 
 /// One lab's line in the tour.
@@ -106,6 +108,13 @@ pub fn run(live: bool) -> TourReport {
                 transfers: 500_000,
                 increments: 1_000_000,
                 timeout: Duration::from_millis(100),
+            })
+        }),
+        stop("lab06-slots", live, || {
+            slots::run(&slots::SlotsConfig {
+                max_workers: crate::cli::available_cpus().clamp(2, 4),
+                run_time: Duration::from_millis(10),
+                repeats: 2,
             })
         }),
         stop("lab08-mapreduce", live, || {
