@@ -1,6 +1,7 @@
 //! The experiments behind the labs. Each lab's `main` parses its options,
 //! calls one `run` here and prints the report it returns.
 
+pub mod background;
 pub mod locks;
 pub mod mapreduce;
 pub mod montecarlo;

@@ -71,9 +71,8 @@ pub const ROUNDING_TOLERANCE: f64 = 1e-9;
 /// A speed-up below this from the most workers means the machine showed
 /// none.
 pub const SCALING_SHOWN: f64 = 1.3;
-/// Other processes using this many CPUs on average while the lab ran make
-/// the machine "busy".
-pub const BUSY_CPUS: f64 = 0.25;
+use super::background::Ticks;
+pub use super::background::{BUSY_CPUS, Background};
 /// Samples (and steps) of the untimed warm-up run of each engine.
 pub const WARM_UP: u64 = 1_000_000;
 
@@ -716,15 +715,6 @@ pub struct Row {
     pub error: f64,
 }
 
-/// What the rest of the machine did while the lab ran (from `/proc/stat`).
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Background {
-    /// CPUs' worth of time other processes used, on average.
-    pub other_cpus: f64,
-    /// Whether that reached [`BUSY_CPUS`].
-    pub busy: bool,
-}
-
 /// The JSON of lab 11: `lab`, `ok`, `verdict`, `samples`, `master_seed`,
 /// `batch`, `tasks`, `steps`, `cpus`, `max_workers`, `repeats`, `kernel`
 /// (`avx512`, `avx2` or `portable`), `background: {other_cpus, busy}`
@@ -767,69 +757,6 @@ pub struct MonteCarloReport {
     pub fixed: Fixed,
     /// The timed rows.
     pub results: Vec<Row>,
-}
-
-/// Clock ticks of the machine and of this process (with reaped children).
-#[derive(Debug, Clone, Copy)]
-struct Ticks {
-    busy: u64,
-    total: u64,
-    own: u64,
-    cpus: usize,
-}
-
-impl Ticks {
-    fn now() -> Option<Ticks> {
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let fields: Vec<u64> = stat
-            .lines()
-            .next()?
-            .strip_prefix("cpu ")?
-            .split_whitespace()
-            .map(|f| f.parse().ok())
-            .collect::<Option<_>>()?;
-        // user nice system idle iowait irq softirq steal
-        let [user, nice, system, idle, iowait, irq, softirq, steal] = *fields.get(..8)? else {
-            return None;
-        };
-        let cpus = stat
-            .lines()
-            .filter(|l| {
-                l.strip_prefix("cpu")
-                    .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
-            })
-            .count();
-        let me = std::fs::read_to_string("/proc/self/stat").ok()?;
-        // utime, stime, cutime, cstime: fields 14..=17, 12..=15 after ')'.
-        let own = me
-            .rsplit_once(')')?
-            .1
-            .split_whitespace()
-            .skip(11)
-            .take(4)
-            .map(|f| f.parse::<u64>().ok())
-            .sum::<Option<u64>>()?;
-        let busy = user + nice + system + irq + softirq;
-        Some(Ticks {
-            busy,
-            total: busy + idle + iowait + steal,
-            own,
-            cpus: cpus.max(1),
-        })
-    }
-
-    fn since(self, before: Ticks) -> Option<Background> {
-        let total = self.total.checked_sub(before.total).filter(|&t| t > 0)?;
-        let others = self
-            .busy
-            .saturating_sub(before.busy)
-            .saturating_sub(self.own.saturating_sub(before.own));
-        let other_cpus = others as f64 / total as f64 * self.cpus as f64;
-        Some(Background {
-            other_cpus,
-            busy: other_cpus >= BUSY_CPUS,
-        })
-    }
 }
 
 /// One configuration to time.

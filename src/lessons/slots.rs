@@ -466,86 +466,8 @@ pub struct SlotsReport {
     pub background: Option<Background>,
 }
 
-/// Other processes' CPU use during the lab, from `/proc/stat`: a busy
-/// machine, not the topology, is the usual reason why two workers do not
-/// count twice as fast as one.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Background {
-    /// CPUs' worth of time other processes used, on average.
-    pub other_cpus: f64,
-    /// Whether that reached [`BUSY_CPUS`].
-    pub busy: bool,
-}
-
-/// Other processes using this many CPUs' worth of time make the machine
-/// "busy": they take a share that a pinned worker would otherwise have.
-pub const BUSY_CPUS: f64 = 0.25;
-
-/// Clock ticks: the machine's busy and total time (`/proc/stat`), and this
-/// process's own with its reaped children (`/proc/self/stat`).
-#[derive(Debug, Clone, Copy)]
-struct Ticks {
-    busy: u64,
-    total: u64,
-    own: u64,
-    cpus: usize,
-}
-
-impl Ticks {
-    fn now() -> Option<Ticks> {
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let fields: Vec<u64> = stat
-            .lines()
-            .next()?
-            .strip_prefix("cpu ")?
-            .split_whitespace()
-            .map(|f| f.parse().ok())
-            .collect::<Option<_>>()?;
-        // user nice system idle iowait irq softirq steal
-        let [user, nice, system, idle, iowait, irq, softirq, steal] = *fields.get(..8)? else {
-            return None;
-        };
-        let cpus = stat
-            .lines()
-            .filter(|l| {
-                l.strip_prefix("cpu")
-                    .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
-            })
-            .count();
-        let me = std::fs::read_to_string("/proc/self/stat").ok()?;
-        // utime stime cutime cstime: the 12th to 15th fields after the ')'.
-        let own = me
-            .rsplit_once(')')?
-            .1
-            .split_whitespace()
-            .skip(11)
-            .take(4)
-            .map(|f| f.parse::<u64>().ok())
-            .sum::<Option<u64>>()?;
-        let busy = user + nice + system + irq + softirq;
-        Some(Ticks {
-            busy,
-            total: busy + idle + iowait + steal,
-            own,
-            cpus: cpus.max(1),
-        })
-    }
-
-    /// Other processes' share since `before` (this process's children must
-    /// have been reaped by now to be counted as its own).
-    fn since(self, before: Ticks) -> Option<Background> {
-        let total = self.total.checked_sub(before.total).filter(|&t| t > 0)?;
-        let others = self
-            .busy
-            .saturating_sub(before.busy)
-            .saturating_sub(self.own.saturating_sub(before.own));
-        let other_cpus = others as f64 / total as f64 * self.cpus as f64;
-        Some(Background {
-            other_cpus,
-            busy: other_cpus >= BUSY_CPUS,
-        })
-    }
-}
+use super::background::Ticks;
+pub use super::background::{BUSY_CPUS, Background};
 
 /// Why lab 06 failed.
 #[derive(Debug, thiserror::Error)]
