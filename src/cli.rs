@@ -40,6 +40,45 @@ pub fn parse_count(s: &str, max: u64) -> Result<u64, String> {
     }
 }
 
+/// Parses a count from 0 to `max` (zero allowed, as in "think 0 µs").
+pub fn parse_up_to(s: &str, max: u64) -> Result<u64, String> {
+    let s = s.replace('_', "");
+    let n: u64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number"))?;
+    if n > max {
+        return Err(format!("at most {max} (got {n})"));
+    }
+    Ok(n)
+}
+
+/// Parses whole milliseconds, 1 to `max_ms`, into a duration.
+pub fn parse_millis(s: &str, max_ms: u64) -> Result<std::time::Duration, String> {
+    parse_count(s, max_ms).map(std::time::Duration::from_millis)
+}
+
+/// Parses seconds (a decimal such as `0.5`), above 0 and at most `max`.
+pub fn parse_seconds(s: &str, max: f64) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= max) {
+        return Err(format!(
+            "must be above 0 and at most {max} seconds (got {s})"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// Parses a philosopher count: 2 to 64 (one philosopher has one fork).
+#[cfg(not(loom))]
+pub fn parse_philosophers(s: &str) -> Result<usize, String> {
+    let n = parse_up_to(s, u64::MAX)? as usize;
+    crate::philosophers::check_philosophers(n)
+        .map(|()| n)
+        .map_err(|e| e.to_string())
+}
+
 /// The number of CPUs this process may use (at least 1).
 pub fn available_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -55,6 +94,19 @@ mod tests {
         assert!(parse_workers("100000").is_err());
         assert!(parse_workers("-1").is_err());
         assert_eq!(parse_workers("4"), Ok(4));
+    }
+
+    #[test]
+    fn absurd_philosophers_and_times_are_errors() {
+        assert!(parse_philosophers("1").is_err());
+        assert!(parse_philosophers("65").is_err());
+        assert_eq!(parse_philosophers("5"), Ok(5));
+        assert!(parse_seconds("0", 10.0).is_err());
+        assert!(parse_seconds("nan", 10.0).is_err());
+        assert!(parse_seconds("11", 10.0).is_err());
+        assert!(parse_millis("0", 10).is_err());
+        assert_eq!(parse_up_to("0", 5), Ok(0));
+        assert!(parse_up_to("6", 5).is_err());
     }
 
     #[test]

@@ -23,11 +23,14 @@
 //!    (lab03).
 //! 7. [`counting`] — counting strategies from racy to exact, run across
 //!    processes (lab04).
-//! 8. [`lessons`] — the experiments behind each lab, returning reports;
+//! 8. [`philosophers`] — dining philosophers across processes: the naive
+//!    deadlock, a watchdog that names the wait-for cycle, and the fixes
+//!    (lab09).
+//! 9. [`lessons`] — the experiments behind each lab, returning reports;
 //!    [`report`] prints them as text or JSON.
-//! 9. [`cleanup`] — nothing leaks: Ctrl-C handling and removal of stale
-//!    segments.
-//! 10. [`sync`] — the loom facade that lets the model checker run the same
+//! 10. [`cleanup`] — nothing leaks: Ctrl-C handling and removal of stale
+//!     segments.
+//! 11. [`sync`] — the loom facade that lets the model checker run the same
 //!     lock and cell code that the labs run across processes.
 //!
 //! ```
@@ -45,6 +48,7 @@ pub mod cells;
 pub mod channel;
 pub mod element;
 pub mod lock;
+pub mod philosophers;
 pub mod sync;
 
 #[cfg(not(loom))]

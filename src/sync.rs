@@ -219,6 +219,16 @@ pub fn futex_wake(word: &FutexWord, waiters: u32) {
     }
 }
 
+/// Nanoseconds on the machine-wide monotonic clock, comparable between
+/// processes (for published timestamps such as a wait's start). Under loom,
+/// which has no clock, always 0.
+pub fn now_ns() -> u64 {
+    #[cfg(loom)]
+    return 0;
+    #[cfg(not(loom))]
+    return crate::process::monotonic_ns();
+}
+
 /// The identity a lock records as its owner: this process's pid.
 ///
 /// Under loom every thread reports `1`: mutual exclusion only needs the

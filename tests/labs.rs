@@ -18,6 +18,7 @@ const LAB11: &str = env!("CARGO_BIN_EXE_lab11-montecarlo");
 const LAB04: &str = env!("CARGO_BIN_EXE_lab04-race");
 const LAB05: &str = env!("CARGO_BIN_EXE_lab05-locks");
 const LAB12: &str = env!("CARGO_BIN_EXE_lab12-threads");
+const LAB09: &str = env!("CARGO_BIN_EXE_lab09-philosophers");
 const TOUR: &str = env!("CARGO_BIN_EXE_tour");
 
 fn run(exe: &str, args: &[&str]) -> Output {
@@ -304,9 +305,61 @@ fn lab05_keeps_the_invariant_and_recovers_a_dead_holder() {
 }
 
 #[test]
+fn lab09_detects_the_naive_deadlock_then_the_fix_serves_every_meal() {
+    let r = json_report(
+        LAB09,
+        &[
+            "--philosophers",
+            "3",
+            "--meals",
+            "4",
+            "--deadlock-timeout",
+            "200",
+        ],
+    );
+    assert_eq!(r["lab"], "lab09-philosophers");
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["strategy"], "naive");
+    assert_eq!(r["philosophers"], 3);
+    assert_eq!(r["deadlock_detected"], true, "{r}");
+    let cycle = r["cycle"].as_array().expect("cycle");
+    assert_eq!(cycle.len(), 3, "{r}");
+    for (k, edge) in cycle.iter().enumerate() {
+        // Philosopher k holds fork k and waits for the next one's fork.
+        assert_eq!(edge["philosopher"], k);
+        assert_eq!(edge["holds"], serde_json::json!([k]));
+        assert_eq!(edge["waits_for"], (k + 1) % 3);
+        assert_eq!(edge["held_by"], cycle[(k + 1) % 3]["philosopher"]);
+        assert_eq!(edge["held_by_pid"], cycle[(k + 1) % 3]["pid"]);
+        let pid = edge["pid"].as_u64().expect("pid") as u32;
+        assert!(
+            !shmlab::process::pid_alive(pid),
+            "philosopher {k} still runs"
+        );
+    }
+    assert_eq!(r["resolution"]["kind"], "victim-killed");
+    assert!(r["max_wait_ms"].as_f64().expect("max_wait_ms") >= 200.0);
+    assert!(r["seconds"].as_f64().is_some());
+    assert_eq!(r["meals"].as_array().expect("meals").len(), 3);
+    let fix = &r["fix"];
+    assert_eq!(fix["strategy"], "ordered");
+    assert_eq!(fix["deadlock_detected"], false);
+    assert_eq!(fix["meals"], serde_json::json!([4, 4, 4]));
+    for name in r["segments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(fix["segments"].as_array().into_iter().flatten())
+    {
+        let path = std::path::Path::new("/dev/shm").join(name.as_str().expect("name"));
+        assert!(!path.exists(), "{} left behind", path.display());
+    }
+}
+
+#[test]
 fn every_lab_has_help() {
     for exe in [
-        LAB01, LAB02, LAB03, LAB04, LAB05, LAB06, LAB08, LAB10, LAB11, LAB12, TOUR,
+        LAB01, LAB02, LAB03, LAB04, LAB05, LAB06, LAB08, LAB09, LAB10, LAB11, LAB12, TOUR,
     ] {
         let out = run(exe, &["--help"]);
         assert!(out.status.success(), "{exe} --help");
@@ -336,6 +389,13 @@ fn absurd_options_are_clear_errors() {
         (LAB08, &["--max-workers", "0"], "at least 1 worker"),
         (LAB08, &["--strategies", "telepathy"], "invalid value"),
         (LAB12, &["--steps", "0"], "at least"),
+        (LAB09, &["--philosophers", "1"], "a table seats 2 to 64"),
+        (LAB09, &["--philosophers", "1000"], "a table seats 2 to 64"),
+        (LAB09, &["--deadlock-timeout", "0"], "at least 1"),
+        (LAB09, &["--duration", "0"], "above 0"),
+        (LAB09, &["--meals", "0"], "at least 1"),
+        (LAB09, &["--strategy", "hope"], "invalid value"),
+        (LAB09, &["--time-limit", "99999"], "at most"),
     ];
     for (exe, args, expected) in cases {
         let out = run(exe, args);
@@ -430,6 +490,17 @@ fn ctrl_c_removes_segments_and_stops_workers() {
         LAB04,
         &["--workers", "2", "--increments", "100_000_000_000"],
         2,
+        2,
+    );
+}
+
+#[test]
+fn ctrl_c_during_a_dinner_removes_the_table_and_the_philosophers() {
+    // Five philosopher processes; the table and the start gate.
+    interrupt_and_check(
+        LAB09,
+        &["--strategy", "ordered", "--meals", "1000000", "--no-fix"],
+        5,
         2,
     );
 }

@@ -5,6 +5,7 @@ pub mod background;
 pub mod locks;
 pub mod mapreduce;
 pub mod montecarlo;
+pub mod philosophers;
 pub mod pool;
 pub mod processes;
 pub mod queues;

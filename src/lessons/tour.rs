@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::{
-    locks, mapreduce, montecarlo, pool, processes, queues, race, slots, threads, wordcount,
+    locks, mapreduce, montecarlo, philosophers, pool, processes, queues, race, slots, threads,
+    wordcount,
 };
 use crate::report::{Outcome, Report};
 
@@ -124,6 +125,19 @@ pub fn run(live: bool) -> TourReport {
                 run_time: Duration::from_millis(20),
                 repeats: 1,
                 chart: None,
+            })
+        }),
+        stop("lab09-philosophers", live, || {
+            philosophers::run(&philosophers::PhilosophersConfig {
+                dinner: crate::philosophers::DinnerConfig {
+                    meals: Some(10),
+                    deadlock_timeout: Duration::from_millis(200),
+                    ..crate::philosophers::DinnerConfig::new(
+                        crate::philosophers::Strategy::Naive,
+                        5,
+                    )
+                },
+                fix: Some(crate::philosophers::Strategy::Ordered),
             })
         }),
         stop("lab10-wordcount", live, || {

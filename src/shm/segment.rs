@@ -58,6 +58,8 @@ pub enum ObjectKind {
     Queue = 4,
     /// The control block of a [`crate::pool::Pool`] (its doorbell).
     Pool = 5,
+    /// A dining philosophers' table ([`crate::philosophers::SharedTable`]).
+    Table = 6,
 }
 
 impl ObjectKind {
@@ -68,6 +70,7 @@ impl ObjectKind {
             3 => Some(ObjectKind::Pipe),
             4 => Some(ObjectKind::Queue),
             5 => Some(ObjectKind::Pool),
+            6 => Some(ObjectKind::Table),
             _ => None,
         }
     }
@@ -80,6 +83,7 @@ impl ObjectKind {
             ObjectKind::Pipe => "pipe",
             ObjectKind::Queue => "queue",
             ObjectKind::Pool => "pool",
+            ObjectKind::Table => "table",
         }
     }
 
@@ -91,6 +95,7 @@ impl ObjectKind {
             ObjectKind::Pipe => "a pipe",
             ObjectKind::Queue => "a queue",
             ObjectKind::Pool => "a pool's control block",
+            ObjectKind::Table => "a philosophers' table",
         }
     }
 }
