@@ -79,6 +79,14 @@ pub fn parse_philosophers(s: &str) -> Result<usize, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Parses lab 07's worker count: 1 to 4, named A to D.
+pub fn parse_interleaving_workers(s: &str) -> Result<usize, String> {
+    let n = parse_up_to(s, u64::MAX)? as usize;
+    crate::lessons::interleavings::check_workers(n)
+        .map(|()| n)
+        .map_err(|e| e.to_string())
+}
+
 /// The number of CPUs this process may use (at least 1).
 pub fn available_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -107,6 +115,13 @@ mod tests {
         assert!(parse_millis("0", 10).is_err());
         assert_eq!(parse_up_to("0", 5), Ok(0));
         assert!(parse_up_to("6", 5).is_err());
+    }
+
+    #[test]
+    fn interleaving_workers_are_letters_a_to_d() {
+        assert!(parse_interleaving_workers("0").is_err());
+        assert!(parse_interleaving_workers("5").is_err());
+        assert_eq!(parse_interleaving_workers("3"), Ok(3));
     }
 
     #[test]

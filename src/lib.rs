@@ -22,7 +22,8 @@
 //! 6. [`channel`] — `Pipe` and `Queue` between processes, in shared memory
 //!    (lab03).
 //! 7. [`counting`] — counting strategies from racy to exact, run across
-//!    processes (lab04).
+//!    processes (lab04); every interleaving of the racy one's steps
+//!    (lab07, [`lessons::interleavings`]).
 //! 8. [`philosophers`] — dining philosophers across processes: the naive
 //!    deadlock, a watchdog that names the wait-for cycle, and the fixes
 //!    (lab09).

@@ -12,6 +12,7 @@ const LAB01: &str = env!("CARGO_BIN_EXE_lab01-processes");
 const LAB02: &str = env!("CARGO_BIN_EXE_lab02-pool");
 const LAB03: &str = env!("CARGO_BIN_EXE_lab03-queues");
 const LAB06: &str = env!("CARGO_BIN_EXE_lab06-slots");
+const LAB07: &str = env!("CARGO_BIN_EXE_lab07-interleavings");
 const LAB08: &str = env!("CARGO_BIN_EXE_lab08-mapreduce");
 const LAB10: &str = env!("CARGO_BIN_EXE_lab10-wordcount");
 const LAB11: &str = env!("CARGO_BIN_EXE_lab11-montecarlo");
@@ -216,6 +217,73 @@ fn lab03_puts_results_back_in_order_and_measures_both_transports() {
 }
 
 #[test]
+fn lab07_counts_every_interleaving_and_replays_one() {
+    let r = json_report(LAB07, &["--workers", "2", "--schedule", "ABBBAA"]);
+    assert_eq!(r["lab"], "lab07-interleavings");
+    assert_eq!(r["workers"], 2);
+    assert_eq!(r["increments"], 1);
+    assert_eq!(r["interleavings"], 20, "C(6, 3)");
+    assert_eq!(r["lost_update_interleavings"], 18);
+    assert_eq!(
+        r["final_values"],
+        serde_json::json!([
+            {"final": 1, "lost": 1, "interleavings": 18, "example": "AABABB"},
+            {"final": 2, "lost": 0, "interleavings": 2, "example": "AAABBB"}
+        ])
+    );
+    let schedules = r["schedules"].as_array().expect("schedules");
+    assert_eq!(schedules.len(), 20, "few enough to list them all");
+    assert_eq!(r["schedules_truncated"], false);
+    assert_eq!(
+        schedules[0],
+        serde_json::json!({"schedule": "AAABBB", "final": 2, "lost": 0})
+    );
+    let replay = &r["replay"];
+    assert_eq!(replay["schedule"], "ABBBAA");
+    assert_eq!(
+        (replay["final"].as_i64(), replay["lost"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let trace = replay["trace"].as_array().expect("trace");
+    assert_eq!(trace.len(), 6);
+    // B loaded 0 and stored 1 while A held 0 in its register; A's store
+    // writes 1 over B's 1.
+    assert_eq!(
+        trace[5],
+        serde_json::json!({"step": 6, "worker": "A", "op": "store", "counter": 1,
+            "registers": [1, 1], "overwritten": 1})
+    );
+    assert_eq!(r["loom"]["test"], "racy_increment_loses_an_update");
+    assert!(
+        r["loom"]["command"]
+            .as_str()
+            .is_some_and(|c| c.contains("--test counter racy"))
+    );
+
+    let r = json_report(LAB07, &["--workers", "3"]);
+    assert_eq!(r["interleavings"], 1680, "9! / (3!)^3");
+    assert_eq!(r["lost_update_interleavings"], 1674);
+    let histogram: Vec<(i64, u64)> = r["final_values"]
+        .as_array()
+        .expect("final_values")
+        .iter()
+        .map(|f| {
+            (
+                f["final"].as_i64().unwrap(),
+                f["interleavings"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(histogram, [(1, 1404), (2, 270), (3, 6)]);
+    assert_eq!(r["schedules_truncated"], true);
+    assert!(r.get("replay").is_none());
+
+    let r = json_report(LAB07, &["--increments", "2"]);
+    assert_eq!(r["interleavings"], 924, "C(12, 6)");
+    assert_eq!(r["lost_update_interleavings"], 918);
+}
+
+#[test]
 fn lab08_runs_every_strategy_and_writes_a_chart() {
     let chart = std::env::temp_dir().join(format!("shmlab-lab08-{}.svg", std::process::id()));
     let chart_arg = chart.to_string_lossy().to_string();
@@ -359,7 +427,7 @@ fn lab09_detects_the_naive_deadlock_then_the_fix_serves_every_meal() {
 #[test]
 fn every_lab_has_help() {
     for exe in [
-        LAB01, LAB02, LAB03, LAB04, LAB05, LAB06, LAB08, LAB09, LAB10, LAB11, LAB12, TOUR,
+        LAB01, LAB02, LAB03, LAB04, LAB05, LAB06, LAB07, LAB08, LAB09, LAB10, LAB11, LAB12, TOUR,
     ] {
         let out = run(exe, &["--help"]);
         assert!(out.status.success(), "{exe} --help");
@@ -396,6 +464,17 @@ fn absurd_options_are_clear_errors() {
         (LAB09, &["--meals", "0"], "at least 1"),
         (LAB09, &["--strategy", "hope"], "invalid value"),
         (LAB09, &["--time-limit", "99999"], "at most"),
+        (LAB07, &["--workers", "0"], "1 to 4 workers"),
+        (LAB07, &["--workers", "9"], "1 to 4 workers"),
+        (LAB07, &["--increments", "0"], "at least 1"),
+        (
+            LAB07,
+            &["--workers", "3", "--increments", "2"],
+            "17153136 interleavings",
+        ),
+        (LAB07, &["--schedule", "AABABC"], "`C` is not a worker"),
+        (LAB07, &["--schedule", "AABAB"], "worker B appears 2 times"),
+        (LAB07, &["--schedule", ""], "--schedule is empty"),
     ];
     for (exe, args, expected) in cases {
         let out = run(exe, args);

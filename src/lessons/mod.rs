@@ -2,6 +2,7 @@
 //! calls one `run` here and prints the report it returns.
 
 pub mod background;
+pub mod interleavings;
 pub mod locks;
 pub mod mapreduce;
 pub mod montecarlo;

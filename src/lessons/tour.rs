@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::{
-    locks, mapreduce, montecarlo, philosophers, pool, processes, queues, race, slots, threads,
-    wordcount,
+    interleavings, locks, mapreduce, montecarlo, philosophers, pool, processes, queues, race,
+    slots, threads, wordcount,
 };
 use crate::report::{Outcome, Report};
 
@@ -118,6 +118,13 @@ pub fn run(live: bool) -> TourReport {
                 repeats: 2,
             })
         }),
+        stop("lab07-interleavings", live, || {
+            interleavings::run(&interleavings::InterleavingsConfig {
+                workers: 2,
+                increments: 1,
+                schedule: None,
+            })
+        }),
         stop("lab08-mapreduce", live, || {
             mapreduce::run(&mapreduce::MapReduceConfig {
                 max_workers: crate::cli::available_cpus(),
@@ -197,10 +204,10 @@ impl Report for TourReport {
     }
 
     fn render(&self) -> String {
-        let mut out = format!("{:<18} {:>4} {:>8}\n", "lab", "ok", "seconds");
+        let mut out = format!("{:<20} {:>4} {:>8}\n", "lab", "ok", "seconds");
         for s in &self.stops {
             out += &format!(
-                "{:<18} {:>4} {:>8.2}\n",
+                "{:<20} {:>4} {:>8.2}\n",
                 s.lab,
                 if s.ok { "yes" } else { "NO" },
                 s.seconds
