@@ -187,13 +187,13 @@ impl Snapshot {
     /// same start time) in `self`: a second reading that confirms the first
     /// was not a torn view of philosophers on the move.
     pub fn same_waits(&self, earlier: &Snapshot, cycle: &[Edge]) -> bool {
-        cycle.iter().all(|e| {
-            let (now, then) = (&self.seats[e.philosopher], &earlier.seats[e.philosopher]);
-            now.state == SeatState::Waiting
-                && now.waits_for == then.waits_for
-                && now.wait_since_ns == then.wait_since_ns
-                && self.holders == earlier.holders
-        })
+        self.holders == earlier.holders
+            && cycle.iter().all(|e| {
+                let (now, then) = (&self.seats[e.philosopher], &earlier.seats[e.philosopher]);
+                now.state == SeatState::Waiting
+                    && now.waits_for == then.waits_for
+                    && now.wait_since_ns == then.wait_since_ns
+            })
     }
 
     /// The philosophers who can never move again while `cycle` stands: its

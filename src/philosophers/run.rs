@@ -64,6 +64,15 @@ impl DinnerConfig {
             time_limit: Duration::from_secs(30),
         }
     }
+
+    /// Meals each philosopher is to eat: `None` for a timed dinner.
+    pub fn meals_each(&self) -> Option<u64> {
+        if self.duration.is_some() {
+            None
+        } else {
+            self.meals
+        }
+    }
 }
 
 /// How a detected deadlock was ended.
@@ -230,11 +239,7 @@ impl Plan {
     fn new(config: &DinnerConfig, limit: Option<Duration>) -> Plan {
         Plan {
             strategy: config.strategy,
-            meals: if config.duration.is_some() {
-                None
-            } else {
-                config.meals
-            },
+            meals: config.meals_each(),
             limit_ms: limit.map(|l| l.as_millis() as u64),
             patience_us: config.patience.as_micros() as u64,
             together: config.together,
@@ -433,11 +438,7 @@ fn tally<L: ForkLock>(
         Resolution::ThreadsAbandoned { philosophers } => philosophers.clone(),
         _ => Vec::new(),
     };
-    let meals_each = if config.duration.is_some() {
-        None
-    } else {
-        config.meals
-    };
+    let meals_each = config.meals_each();
     for (i, seat) in seats.iter().enumerate() {
         let short = meals_each.is_some_and(|m| meals[i] < m);
         if short && !removed.contains(&i) && seat.state() != SeatState::Failed {
