@@ -231,11 +231,12 @@ pub fn now_ns() -> u64 {
 
 /// The identity a lock records as its owner: this process's pid.
 ///
-/// Under loom every thread reports `1`: mutual exclusion only needs the
-/// owner word to be non-zero, and loom never models a dead owner here.
+/// Under loom every thread reports `1` unless it called
+/// [`model::act_as_process`]: mutual exclusion only needs the owner word to
+/// be non-zero, and only the owner-death model needs distinct owners.
 pub fn owner_id() -> u32 {
     #[cfg(loom)]
-    return 1;
+    return model::current_process();
     #[cfg(not(loom))]
     return cached_pid();
 }
@@ -271,21 +272,16 @@ fn cached_pid() -> u32 {
 /// will never release a lock again.
 pub fn owner_alive(owner: u32) -> bool {
     #[cfg(loom)]
-    {
-        let _ = owner;
-        true
-    }
+    return !model::has_died(owner);
     #[cfg(not(loom))]
-    {
-        crate::process::pid_alive(owner)
-    }
+    return crate::process::pid_alive(owner);
 }
 
 /// Decides when a waiter should check whether a lock's holder still exists.
 ///
 /// Checking costs system calls, so a waiter only asks once the same holder
-/// has been seen for `interval`. Under loom holders never die, so the answer
-/// is always "alive".
+/// has been seen for `interval`. Under loom there is no clock: the watch
+/// asks every time, and the answer comes from [`model::die`].
 #[derive(Debug)]
 pub struct OwnerWatch {
     #[cfg(not(loom))]
@@ -313,10 +309,7 @@ impl OwnerWatch {
     /// for at least the interval and its process no longer exists.
     pub fn holder_is_dead(&mut self, holder: u32) -> bool {
         #[cfg(loom)]
-        {
-            let _ = holder;
-            false
-        }
+        return !owner_alive(holder);
         #[cfg(not(loom))]
         {
             let now = std::time::Instant::now();
@@ -334,5 +327,56 @@ impl OwnerWatch {
                 }
             }
         }
+    }
+}
+
+/// Loom only: lets a model's threads play separate processes, and one of them
+/// die while it holds a lock.
+///
+/// A real holder's death is seen through the operating system (`/proc`),
+/// which loom does not model; here it is a per-execution record that
+/// [`owner_alive`] reads. Reading it is not a loom operation, like the real
+/// check is not a memory access: it adds no schedule of its own. What loom
+/// still cannot model is *time*: a waiter already asleep on the futex notices
+/// a death only when its nap runs out, and loom's waits never time out. So
+/// a model lets the holder die before the other threads start waiting (they
+/// may race each other, and a live thread, for the dead holder's lock).
+#[cfg(loom)]
+pub mod model {
+    use std::cell::Cell;
+
+    loom::thread_local! {
+        static PROCESS: Cell<u32> = Cell::new(1);
+    }
+
+    loom::lazy_static! {
+        static ref DEAD: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+    }
+
+    /// From now on this model thread records `pid` (1..2^31) as the owner of
+    /// the locks it takes, as a separate process would.
+    pub fn act_as_process(pid: u32) {
+        assert!(pid != 0 && pid < 1 << 31, "a pid the lock word can hold");
+        PROCESS.with(|p| p.set(pid));
+    }
+
+    /// The owner id this model thread records.
+    pub fn current_process() -> u32 {
+        PROCESS.with(Cell::get)
+    }
+
+    /// This thread's process dies: from now on [`super::owner_alive`] says
+    /// so, and every lock it holds stays held, as after a `SIGKILL`. The
+    /// caller must not unlock anything afterwards (forget its guards).
+    pub fn die() {
+        let pid = current_process();
+        DEAD.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
+    }
+
+    /// Whether `pid` has died in this execution.
+    pub fn has_died(pid: u32) -> bool {
+        DEAD.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&pid)
     }
 }

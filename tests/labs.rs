@@ -257,7 +257,7 @@ fn lab07_counts_every_interleaving_and_replays_one() {
     assert!(
         r["loom"]["command"]
             .as_str()
-            .is_some_and(|c| c.contains("--test counter racy"))
+            .is_some_and(|c| c.contains("--test race racy"))
     );
 
     let r = json_report(LAB07, &["--workers", "3"]);

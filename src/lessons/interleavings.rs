@@ -54,9 +54,9 @@ pub const LISTED_WHEN_MANY: usize = 10;
 pub const STEPS: [Op; 3] = [Op::Load, Op::Add, Op::Store];
 
 /// The loom command that checks the racy increment on shmlab's real code.
-pub const LOOM_COMMAND: &str = "RUSTFLAGS=\"--cfg loom\" cargo test --release -p shmlab-loom --target-dir target/loom --test counter racy -- --nocapture";
+pub const LOOM_COMMAND: &str = "RUSTFLAGS=\"--cfg loom\" cargo test --release -p shmlab-loom --target-dir target/loom --test race racy -- --nocapture";
 
-/// The loom test that finds the lost update (`loom/tests/counter.rs`).
+/// The loom test that finds the lost update (`loom/tests/race.rs`).
 pub const LOOM_TEST: &str = "racy_increment_loses_an_update";
 
 /// What that test's panic says when loom finds the lost update; the test is
@@ -67,7 +67,7 @@ pub const LOOM_PANIC: &str = "lost update: two increments made 1";
 pub const LOOM_LOCKED_TEST: &str = "locked_increment_two_threads_loses_nothing";
 
 /// The command that runs it.
-pub const LOOM_LOCKED_COMMAND: &str = "RUSTFLAGS=\"--cfg loom\" cargo test --release -p shmlab-loom --target-dir target/loom --test counter locked_increment_two_threads";
+pub const LOOM_LOCKED_COMMAND: &str = "RUSTFLAGS=\"--cfg loom\" cargo test --release -p shmlab-loom --target-dir target/loom --test race locked_increment_two_threads";
 
 /// One step of the racy increment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -455,7 +455,7 @@ pub struct LoomPointer {
 }
 
 impl LoomPointer {
-    /// The pointer to `loom/tests/counter.rs`.
+    /// The pointer to `loom/tests/race.rs`.
     pub fn counter_tests() -> Self {
         LoomPointer {
             command: LOOM_COMMAND,

@@ -1,8 +1,9 @@
-//! Model checks of the channels' engines: the pipe's single-producer ring
-//! and the queue's slot ring under its two locks, with the same code the
-//! labs run.
+//! Lab 03 (queues and pipes): the engines of shmlab's `Pipe` and `Queue`
+//! — the pipe's single-producer ring and the queue's slot ring under its
+//! two locks — with the same code the labs (and the pool, which talks to
+//! its workers through pipes) run across processes.
 //!
-//! Run: RUSTFLAGS="--cfg loom" cargo test --release -p shmlab-loom --test channels --target-dir target/loom
+//! Run: RUSTFLAGS="--cfg loom" cargo test --release -p shmlab-loom --target-dir target/loom --test queues
 //!
 //! Bounds: the rings are made as small as possible (2 words, 1 slot) so that
 //! every message makes the other side wait, which is where lost wake-ups
@@ -12,18 +13,15 @@
 //! and the ring's loops make unbounded exploration take hours.
 #![cfg(loom)]
 
+mod common;
+
+use common::bounded;
 use loom::sync::Arc;
 use loom::thread;
 use shmlab::channel::ring::{Ring, RingCtl, RingEnd, RingError};
 use shmlab::channel::slots::{Slots, SlotsCtl};
 use shmlab::lock::FutexLock;
 use shmlab::sync::{AtomicU64, Deadline};
-
-fn bounded(preemptions: usize) -> loom::model::Builder {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(preemptions);
-    builder
-}
 
 struct RingParts {
     ctl: RingCtl,
