@@ -8,31 +8,35 @@
 //!
 //! ## The modules, in lesson order
 //!
-//! 1. [`process`] — worker processes: start, join, exit status, faults
-//!    (lab01). Every program's `main` starts with [`entry()`].
-//! 2. [`shm`] — named shared memory: [`SharedValue`] and [`SharedArray`],
-//!    the header every segment carries, and the typed errors of a bad open.
-//! 3. [`element`] and [`cells`] — what may live in shared memory and which
-//!    operations on it are atomic (lab04).
-//! 4. [`lock`] — process-shared locks: shmlab's own futex lock and the OS's
-//!    pthread mutex; timed locking and a holder that dies (lab05).
-//! 5. [`pool`] — a pool of worker processes: `map`, `starmap`, `imap`,
-//!    `imap_unordered`, `apply_async`, `map_async`, `submit`, chunks,
-//!    faults that never hang the caller (lab02, lab12).
-//! 6. [`channel`] — `Pipe` and `Queue` between processes, in shared memory
-//!    (lab03).
-//! 7. [`counting`] — counting strategies from racy to exact, run across
-//!    processes (lab04); every interleaving of the racy one's steps
-//!    (lab07, [`lessons::interleavings`]).
-//! 8. [`philosophers`] — dining philosophers across processes: the naive
-//!    deadlock, a watchdog that names the wait-for cycle, and the fixes
-//!    (lab09).
-//! 9. [`lessons`] — the experiments behind each lab, returning reports;
-//!    [`report`] prints them as text or JSON.
-//! 10. [`cleanup`] — nothing leaks: Ctrl-C handling and removal of stale
-//!     segments.
-//! 11. [`sync`] — the loom facade that lets the model checker run the same
-//!     lock and cell code that the labs run across processes.
+//! Each lab is a short `main` over this library; the table follows the
+//! labs, and a module appears where a lab first needs it. Every lab's
+//! experiment is in [`lessons`], named after the lab.
+//!
+//! | lab | lesson | modules |
+//! |---|---|---|
+//! | 01 | processes: start, join, what is (not) shared | [`process`] — [`entry()`], [`process::spawn`], [`task!`], [`process::Worker`] |
+//! | 02 | the pool: `map`, `imap`, `apply_async`, chunks, faults | [`pool`] |
+//! | 03 | queues and pipes between processes | [`channel`] — [`channel::Pipe`], [`channel::Queue`] |
+//! | 04 | the race: lost updates and the fixes | [`shm`] — [`SharedValue`], [`SharedArray`]; [`element`], [`cells`] (which operations are atomic); [`counting`] |
+//! | 05 | locks: invariants, timeouts, a holder that dies | [`lock`] — [`lock::FutexLock`], [`lock::OsMutex`]; [`bank`] |
+//! | 06 | one slot per worker, false sharing | [`counting::Slots`] |
+//! | 07 | every interleaving of `load; add; store` | [`lessons::interleavings`]; the loom suite (`docs/loom.md`) |
+//! | 08 | map-reduce vs locked vs atomic vs slots | [`counting::MapReduce`], [`lessons::mapreduce`] |
+//! | 09 | dining philosophers: deadlock named and broken | [`philosophers`] |
+//! | 10 | word count: map-reduce over a file | [`lessons::wordcount`] |
+//! | 11 | Monte Carlo π: seeds and reproducibility | [`lessons::montecarlo`] |
+//! | 12 | threads vs processes | [`lessons::threads`] |
+//!
+//! Behind every lab:
+//!
+//! - [`report`] prints a lesson's report as text ending in one verdict line,
+//!   or as JSON (`--json`); [`cli`] turns absurd options into usage errors.
+//! - [`cleanup`] — nothing leaks: Ctrl-C removes this process's segments,
+//!   and stale segments of killed processes are removed at the next start.
+//! - [`sync`] — the loom facade: the atomics, futex and owner identity the
+//!   lock, cells, channels and philosophers are written against, so that
+//!   the model checker runs the code the labs ship (`loom/`,
+//!   `docs/loom.md`).
 //!
 //! ```
 //! use shmlab::SharedValue;

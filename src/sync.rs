@@ -232,7 +232,7 @@ pub fn now_ns() -> u64 {
 /// The identity a lock records as its owner: this process's pid.
 ///
 /// Under loom every thread reports `1` unless it called
-/// [`model::act_as_process`]: mutual exclusion only needs the owner word to
+/// `model::act_as_process` (loom only): mutual exclusion only needs the owner word to
 /// be non-zero, and only the owner-death model needs distinct owners.
 pub fn owner_id() -> u32 {
     #[cfg(loom)]
@@ -281,7 +281,7 @@ pub fn owner_alive(owner: u32) -> bool {
 ///
 /// Checking costs system calls, so a waiter only asks once the same holder
 /// has been seen for `interval`. Under loom there is no clock: the watch
-/// asks every time, and the answer comes from [`model::die`].
+/// asks every time, and the answer comes from `model::die` (loom only).
 #[derive(Debug)]
 pub struct OwnerWatch {
     #[cfg(not(loom))]
