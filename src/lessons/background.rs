@@ -8,6 +8,16 @@ use serde::Serialize;
 /// Other processes' CPU use during the lab, from `/proc/stat`: a busy
 /// machine, not the topology, is the usual reason why two workers do not
 /// count twice as fast as one.
+///
+/// ```
+/// use shmlab::lessons::background::{BUSY_CPUS, Background};
+///
+/// let quiet = Background { other_cpus: 0.1, busy: 0.1 >= BUSY_CPUS };
+/// assert!(!quiet.busy);
+/// // In a lab's JSON: `background: {other_cpus, busy}`.
+/// assert_eq!(serde_json::to_string(&quiet)?, r#"{"other_cpus":0.1,"busy":false}"#);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Background {
     /// CPUs' worth of time other processes used, on average.

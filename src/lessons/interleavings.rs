@@ -70,6 +70,16 @@ pub const LOOM_LOCKED_TEST: &str = "locked_increment_two_threads_loses_nothing";
 pub const LOOM_LOCKED_COMMAND: &str = "RUSTFLAGS=\"--cfg loom\" cargo test --release -p shmlab-loom --target-dir target/loom --test race locked_increment_two_threads";
 
 /// One step of the racy increment.
+///
+/// ```
+/// use shmlab::lessons::interleavings::{Op, Schedule};
+///
+/// // A worker's third step is always its store.
+/// let trace = Schedule::parse("AAABBB", 2, 1)?.trace();
+/// assert_eq!(trace[2].op, Op::Store);
+/// assert_eq!(serde_json::to_string(&trace[2].op)?, "\"store\"");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Op {
@@ -83,6 +93,13 @@ pub enum Op {
 
 impl Op {
     /// `load`, `add` or `store`.
+    ///
+    /// ```
+    /// use shmlab::lessons::interleavings::STEPS;
+    ///
+    /// let names: Vec<&str> = STEPS.iter().map(|op| op.name()).collect();
+    /// assert_eq!(names, ["load", "add", "store"]);
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Op::Load => "load",
@@ -93,6 +110,16 @@ impl Op {
 }
 
 /// Why a configuration or a `--schedule` was refused.
+///
+/// ```
+/// use shmlab::lessons::interleavings::{self, InterleavingsConfig, InterleavingsError};
+///
+/// // Three workers with two increments each: 17 153 136 interleavings.
+/// let config = InterleavingsConfig { workers: 3, increments: 2, schedule: None };
+/// let err = interleavings::run(&config).unwrap_err();
+/// assert!(matches!(&err, InterleavingsError::TooMany { count, .. } if count == "17153136"));
+/// assert!(err.to_string().contains("lower --workers or --increments"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InterleavingsError {
     /// Not 1 to [`MAX_WORKERS`] workers.
@@ -142,6 +169,16 @@ pub enum InterleavingsError {
 }
 
 /// Options of lab 07.
+///
+/// ```
+/// use shmlab::lessons::interleavings::{self, InterleavingsConfig};
+///
+/// let config = InterleavingsConfig { workers: 3, increments: 1, schedule: None };
+/// let report = interleavings::run(&config)?;
+/// // 9! / (3!)^3 orders of the nine steps; 3! of them run whole increments.
+/// assert_eq!((report.interleavings, report.exact_interleavings), (1680, 6));
+/// # Ok::<(), interleavings::InterleavingsError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct InterleavingsConfig {
     /// Workers, 1 to [`MAX_WORKERS`].
@@ -158,7 +195,7 @@ fn letter(index: usize) -> char {
 }
 
 /// Checks a worker count: 1 to [`MAX_WORKERS`].
-pub fn check_workers(workers: usize) -> Result<(), InterleavingsError> {
+pub(crate) fn check_workers(workers: usize) -> Result<(), InterleavingsError> {
     if (1..=MAX_WORKERS).contains(&workers) {
         Ok(())
     } else {
@@ -183,6 +220,14 @@ fn arrangements(groups: usize, size: u64) -> Option<u128> {
 
 /// How many interleavings `workers` workers of `increments` increments have:
 /// (3WK)! / ((3K)!)^W, or `None` if that does not fit in a `u128`.
+///
+/// ```
+/// use shmlab::lessons::interleavings::interleaving_count;
+///
+/// assert_eq!(interleaving_count(2, 1), Some(20)); // 6! / (3! 3!)
+/// assert_eq!(interleaving_count(3, 2), Some(17_153_136));
+/// assert_eq!(interleaving_count(4, 100), None); // far beyond 2^128
+/// ```
 pub fn interleaving_count(workers: usize, increments: u64) -> Option<u128> {
     arrangements(workers, STEPS.len() as u64 * increments)
 }
@@ -193,13 +238,22 @@ pub fn interleaving_count(workers: usize, increments: u64) -> Option<u128> {
 /// Why only those: if two increments' load..store windows overlap, one of
 /// them stores inside the other's window, and the other's store then writes
 /// back a value that misses it.
+///
+/// ```
+/// use shmlab::lessons::interleavings::{exact_count, interleaving_count};
+///
+/// assert_eq!(exact_count(2, 1), Some(2)); // A's increment first, or B's
+/// assert_eq!(exact_count(3, 1), Some(6));
+/// // Two workers, two increments each: 6 of 924 interleavings lose nothing.
+/// assert_eq!((exact_count(2, 2), interleaving_count(2, 2)), (Some(6), Some(924)));
+/// ```
 pub fn exact_count(workers: usize, increments: u64) -> Option<u128> {
     arrangements(workers, increments)
 }
 
 /// Checks that `workers` × `increments` is small enough to enumerate and
 /// returns the number of interleavings.
-pub fn check_size(workers: usize, increments: u64) -> Result<u64, InterleavingsError> {
+fn check_size(workers: usize, increments: u64) -> Result<u64, InterleavingsError> {
     check_workers(workers)?;
     match interleaving_count(workers, increments) {
         Some(n) if n <= u128::from(MAX_INTERLEAVINGS) => Ok(n as u64),
@@ -213,6 +267,15 @@ pub fn check_size(workers: usize, increments: u64) -> Result<u64, InterleavingsE
 
 /// One interleaving: which worker (0 = `A`) takes each step, in order.
 /// Shown and serialized as letters, e.g. `AABABB`.
+///
+/// ```
+/// use shmlab::lessons::interleavings::Schedule;
+///
+/// let schedule = Schedule::parse("aab abb", 2, 1)?;
+/// assert_eq!(schedule.to_string(), "AABABB");
+/// assert_eq!(serde_json::to_string(&schedule)?, "\"AABABB\"");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule(Vec<u8>);
 
@@ -220,6 +283,20 @@ impl Schedule {
     /// Parses worker letters (either case; spaces and `_` are ignored) and
     /// checks that each of `workers` workers takes exactly 3 × `increments`
     /// steps.
+    ///
+    /// ```
+    /// use shmlab::lessons::interleavings::{InterleavingsError, Schedule};
+    ///
+    /// assert!(Schedule::parse("AABABB", 2, 1).is_ok());
+    /// assert!(matches!(
+    ///     Schedule::parse("AABABC", 2, 1),
+    ///     Err(InterleavingsError::UnknownWorker { letter: 'C', .. })
+    /// ));
+    /// assert!(matches!(
+    ///     Schedule::parse("AABAB", 2, 1),
+    ///     Err(InterleavingsError::WrongStepCount { worker: 'B', appears: 2, .. })
+    /// ));
+    /// ```
     pub fn parse(spec: &str, workers: usize, increments: u64) -> Result<Self, InterleavingsError> {
         check_workers(workers)?;
         let letters = || {
@@ -259,11 +336,27 @@ impl Schedule {
     }
 
     /// The workers' letters, one per step: `AABABB`.
+    ///
+    /// ```
+    /// use shmlab::lessons::interleavings::Schedule;
+    ///
+    /// let schedule = Schedule::parse("a_a b_a b_b", 2, 1)?;
+    /// assert_eq!(schedule.letters(), "AABABB");
+    /// # Ok::<(), shmlab::lessons::interleavings::InterleavingsError>(())
+    /// ```
     pub fn letters(&self) -> String {
         self.0.iter().map(|&w| letter(w.into())).collect()
     }
 
     /// Every step spelled out: `A.load A.add B.load A.store B.add B.store`.
+    ///
+    /// ```
+    /// use shmlab::lessons::interleavings::Schedule;
+    ///
+    /// let schedule = Schedule::parse("ABABAB", 2, 1)?;
+    /// assert_eq!(schedule.steps(), "A.load B.load A.add B.add A.store B.store");
+    /// # Ok::<(), shmlab::lessons::interleavings::InterleavingsError>(())
+    /// ```
     pub fn steps(&self) -> String {
         let named: Vec<String> = self
             .trace()
@@ -274,6 +367,17 @@ impl Schedule {
     }
 
     /// Runs the schedule from a counter of 0 and returns every step.
+    ///
+    /// ```
+    /// use shmlab::lessons::interleavings::Schedule;
+    ///
+    /// // Both workers load 0, so both store 1: one update is lost.
+    /// let trace = Schedule::parse("ABABAB", 2, 1)?.trace();
+    /// let counters: Vec<i64> = trace.iter().map(|step| step.counter).collect();
+    /// assert_eq!(counters, [0, 0, 0, 0, 1, 1]);
+    /// assert_eq!(trace[5].overwritten, 1); // B's store wrote over A's
+    /// # Ok::<(), shmlab::lessons::interleavings::InterleavingsError>(())
+    /// ```
     pub fn trace(&self) -> Vec<TraceStep> {
         // Every worker appears in a valid schedule, so the highest letter
         // says how many there are.
@@ -375,6 +479,18 @@ fn explore(
 }
 
 /// One interleaving and how it ended.
+///
+/// ```
+/// use shmlab::lessons::interleavings::{self, InterleavingsConfig};
+///
+/// let config = InterleavingsConfig { workers: 2, increments: 1, schedule: None };
+/// let report = interleavings::run(&config)?;
+/// // Alphabetically first: A runs its whole increment, then B does.
+/// let first = &report.schedules[0];
+/// assert_eq!(first.schedule.letters(), "AAABBB");
+/// assert_eq!((first.final_value, first.lost), (2, 0));
+/// # Ok::<(), interleavings::InterleavingsError>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct ScheduleOutcome {
     /// The interleaving, as worker letters.
@@ -397,6 +513,20 @@ impl ScheduleOutcome {
 }
 
 /// One bar of the histogram of final values.
+///
+/// ```
+/// use shmlab::lessons::interleavings::{self, InterleavingsConfig};
+///
+/// let config = InterleavingsConfig { workers: 2, increments: 1, schedule: None };
+/// let report = interleavings::run(&config)?;
+/// let bars: Vec<(i64, u64, String)> = report
+///     .final_values
+///     .iter()
+///     .map(|bar| (bar.value, bar.interleavings, bar.example.letters()))
+///     .collect();
+/// assert_eq!(bars, [(1, 18, "AABABB".to_string()), (2, 2, "AAABBB".to_string())]);
+/// # Ok::<(), interleavings::InterleavingsError>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct FinalValue {
     /// The counter at the end.
@@ -411,6 +541,16 @@ pub struct FinalValue {
 }
 
 /// One step of a replayed schedule, and the state after it.
+///
+/// ```
+/// use shmlab::lessons::interleavings::{Op, Schedule};
+///
+/// let trace = Schedule::parse("AABABB", 2, 1)?.trace();
+/// let step = &trace[2]; // B loads 0 while A holds 1 in its register
+/// assert_eq!((step.step, step.worker, step.op), (3, 'B', Op::Load));
+/// assert_eq!((step.counter, step.registers.clone()), (0, vec![Some(1), Some(0)]));
+/// # Ok::<(), shmlab::lessons::interleavings::InterleavingsError>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct TraceStep {
     /// 1, 2, …
@@ -430,6 +570,17 @@ pub struct TraceStep {
 }
 
 /// `--schedule`, replayed.
+///
+/// ```
+/// use shmlab::lessons::interleavings::{self, InterleavingsConfig};
+///
+/// let schedule = Some("AABABB".to_string());
+/// let report = interleavings::run(&InterleavingsConfig { workers: 2, increments: 1, schedule })?;
+/// let replay = report.replay.expect("a schedule was given");
+/// assert_eq!((replay.outcome.final_value, replay.outcome.lost), (1, 1));
+/// assert_eq!(replay.trace.len(), 6);
+/// # Ok::<(), interleavings::InterleavingsError>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct Replay {
     /// `schedule`, `final` and `lost`, as in the list of schedules.
@@ -440,6 +591,16 @@ pub struct Replay {
 }
 
 /// Where loom checks the same race on shmlab's real code.
+///
+/// ```
+/// use shmlab::lessons::interleavings::{self, InterleavingsConfig, LOOM_TEST};
+///
+/// let config = InterleavingsConfig { workers: 2, increments: 1, schedule: None };
+/// let loom = interleavings::run(&config)?.loom;
+/// assert_eq!(loom.test, LOOM_TEST);
+/// assert!(loom.command.contains("--cfg loom") && loom.command.contains("--test counter"));
+/// # Ok::<(), interleavings::InterleavingsError>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct LoomPointer {
     /// The command that runs the test, showing its panic.
@@ -456,7 +617,7 @@ pub struct LoomPointer {
 
 impl LoomPointer {
     /// The pointer to `loom/tests/race.rs`.
-    pub fn counter_tests() -> Self {
+    fn counter_tests() -> Self {
         LoomPointer {
             command: LOOM_COMMAND,
             test: LOOM_TEST,
@@ -475,6 +636,19 @@ impl LoomPointer {
 /// `schedules_truncated`, `replay` (with `--schedule`: `{schedule, final,
 /// lost, trace: [{step, worker, op, counter, registers, overwritten}]}`) and
 /// `loom: {command, test, panic, locked_test, locked_command}`.
+///
+/// ```
+/// use shmlab::lessons::interleavings::{self, InterleavingsConfig, LISTED_WHEN_MANY};
+///
+/// let config = InterleavingsConfig { workers: 3, increments: 1, schedule: None };
+/// let report = interleavings::run(&config)?;
+/// // 1680 interleavings: only the first few are listed.
+/// assert!(report.schedules_truncated);
+/// assert_eq!(report.schedules.len(), LISTED_WHEN_MANY);
+/// let json = serde_json::to_value(&report)?;
+/// assert_eq!(json["lost_update_interleavings"], 1674);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Serialize)]
 pub struct InterleavingsReport {
     /// `lab`, `ok` and `verdict`.
@@ -507,6 +681,18 @@ pub struct InterleavingsReport {
 
 /// Enumerates and simulates every interleaving, and replays
 /// `config.schedule` if given. Fails only on options out of range.
+///
+/// ```
+/// use shmlab::lessons::interleavings::{self, InterleavingsConfig};
+/// use shmlab::report::Report;
+///
+/// let config = InterleavingsConfig { workers: 2, increments: 2, schedule: None };
+/// let report = interleavings::run(&config)?;
+/// assert!(report.ok()); // the enumeration matched both formulas
+/// assert_eq!(report.expected, 4);
+/// assert_eq!(report.lost_update_interleavings, 918);
+/// # Ok::<(), interleavings::InterleavingsError>(())
+/// ```
 pub fn run(config: &InterleavingsConfig) -> Result<InterleavingsReport, InterleavingsError> {
     let (workers, increments) = (config.workers, config.increments);
     let total = check_size(workers, increments)?;

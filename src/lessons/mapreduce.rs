@@ -13,6 +13,25 @@ use crate::pool::Pool;
 use crate::report::{self, Outcome, Report};
 
 /// Options of lab 08.
+///
+/// ```
+/// use std::time::Duration;
+/// use shmlab::counting::Strategy;
+/// use shmlab::lessons::mapreduce::{self, MapReduceConfig};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their tasks here
+///     let chart = std::env::temp_dir().join(format!("shmlab-doctest-{}.svg", std::process::id()));
+///     let config = MapReduceConfig {
+///         max_workers: 1, strategies: vec![Strategy::Locked, Strategy::MapReduce],
+///         run_time: Duration::from_millis(1), repeats: 1, chart: Some(chart.clone()),
+///     };
+///     mapreduce::run(&config)?;
+///     assert!(std::fs::read_to_string(&chart)?.starts_with("<svg"));
+///     std::fs::remove_file(&chart)?;
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct MapReduceConfig {
     /// Workers from 1 up to this.
@@ -28,6 +47,23 @@ pub struct MapReduceConfig {
 }
 
 /// One cell of the table.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use shmlab::counting::Strategy;
+/// # use shmlab::lessons::mapreduce::{self, MapReduceConfig};
+/// # fn main() -> anyhow::Result<()> {
+/// # shmlab::entry(); // pool workers run their tasks here
+/// # let config = MapReduceConfig {
+/// #     max_workers: 1, strategies: vec![Strategy::Locked, Strategy::MapReduce],
+/// #     run_time: Duration::from_millis(1), repeats: 1, chart: None,
+/// # };
+/// let report = mapreduce::run(&config)?; // locked and map-reduce, 1 worker
+/// let (locked, map_reduce) = (&report.results[0], &report.results[1]);
+/// assert_eq!((locked.strategy, locked.ratio_to_locked), ("locked", Some(1.0)));
+/// assert!(locked.exact && map_reduce.exact);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct StrategyResult {
     /// `racy`, `atomic`, `locked`, `locked-os`, `slots`, `padded-slots`,
@@ -51,6 +87,24 @@ pub struct StrategyResult {
 /// `map_reduce_over_locked` (at the largest worker count), and `results:
 /// [{strategy, workers, increments_per_worker, ops_per_s, exact,
 /// ratio_to_locked}]`.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use shmlab::counting::Strategy;
+/// # use shmlab::lessons::mapreduce::{self, MapReduceConfig};
+/// # fn main() -> anyhow::Result<()> {
+/// # shmlab::entry(); // pool workers run their tasks here
+/// # let config = MapReduceConfig {
+/// #     max_workers: 1, strategies: vec![Strategy::Locked, Strategy::MapReduce],
+/// #     run_time: Duration::from_millis(1), repeats: 1, chart: None,
+/// # };
+/// let report = mapreduce::run(&config)?; // locked and map-reduce, 1 worker
+/// let json = serde_json::to_value(&report)?;
+/// assert_eq!(json["lab"], "lab08-mapreduce");
+/// assert_eq!(json["results"].as_array().map(Vec::len), Some(2)); // 2 strategies x 1 worker
+/// assert!(report.map_reduce_over_locked.is_some());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Serialize)]
 pub struct MapReduceReport {
     /// `lab`, `ok` and `verdict`.
@@ -71,6 +125,19 @@ pub struct MapReduceReport {
 }
 
 /// Why lab 08 failed.
+///
+/// ```
+/// use std::time::Duration;
+/// use shmlab::lessons::mapreduce::{self, MapReduceConfig, MapReduceError};
+/// use shmlab::pool::PoolError;
+///
+/// let config = MapReduceConfig {
+///     max_workers: 0, // no processes to count with
+///     strategies: Vec::new(), run_time: Duration::from_millis(1), repeats: 1, chart: None,
+/// };
+/// let err = mapreduce::run(&config).unwrap_err();
+/// assert!(matches!(err, MapReduceError::Pool(PoolError::NoWorkersRequested)));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum MapReduceError {
     /// A counting run.
@@ -106,6 +173,25 @@ fn calibrate(
 }
 
 /// Runs lab 08.
+///
+/// ```
+/// use std::time::Duration;
+/// use shmlab::counting::Strategy;
+/// use shmlab::lessons::mapreduce::{self, MapReduceConfig};
+/// use shmlab::report::Report;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their tasks here
+///     let config = MapReduceConfig {
+///         max_workers: 2, strategies: vec![Strategy::Atomic, Strategy::Locked],
+///         run_time: Duration::from_millis(1), repeats: 1, chart: None,
+///     };
+///     let report = mapreduce::run(&config)?;
+///     assert!(report.ok(), "{}", report.verdict()); // atomic and locked were exact
+///     assert_eq!(report.results.len(), 4); // 2 strategies x 1..=2 workers
+///     Ok(())
+/// }
+/// ```
 pub fn run(config: &MapReduceConfig) -> Result<MapReduceReport, MapReduceError> {
     let pool = Pool::new(config.max_workers)?;
     let mut results = Vec::new();

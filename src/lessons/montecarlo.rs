@@ -77,6 +77,19 @@ pub use super::background::{BUSY_CPUS, Background};
 pub const WARM_UP: u64 = 1_000_000;
 
 /// Options of lab 11.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{self, MonteCarloConfig, MonteCarloError};
+///
+/// // Batches of one sample: two million tasks, more than MAX_TASKS.
+/// let config = MonteCarloConfig {
+///     samples: 2_000_000, batch: 1, steps: 1_000, master_seed: 42,
+///     max_workers: 1, demo_workers: 1, repeats: 1,
+/// };
+/// let err = montecarlo::run(&config).unwrap_err(); // refused before any work
+/// assert!(matches!(err, MonteCarloError::BadConfig(_)));
+/// assert!(err.to_string().contains("raise --batch"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct MonteCarloConfig {
     /// Monte Carlo samples per run.
@@ -97,7 +110,7 @@ pub struct MonteCarloConfig {
 
 impl MonteCarloConfig {
     /// Checks the options that no single flag can check alone.
-    pub fn validate(&self) -> Result<(), MonteCarloError> {
+    fn validate(&self) -> Result<(), MonteCarloError> {
         let bad = |what: String| Err(MonteCarloError::BadConfig(what));
         if self.samples == 0 || self.batch == 0 || self.steps == 0 || self.repeats == 0 {
             return bad("samples, batch, steps and repeats must be at least 1".into());
@@ -126,6 +139,18 @@ impl MonteCarloConfig {
 }
 
 /// Why lab 11 could not run.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{self, MonteCarloConfig, MonteCarloError};
+///
+/// let config = MonteCarloConfig {
+///     samples: 1_000, batch: 100, steps: 1_000, master_seed: 42,
+///     max_workers: 0, demo_workers: 1, repeats: 1,
+/// };
+/// let err = montecarlo::run(&config).unwrap_err();
+/// assert!(matches!(err, MonteCarloError::BadConfig(_)));
+/// assert_eq!(err.to_string(), "at least 1 worker is needed");
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum MonteCarloError {
     /// The process pool failed.
@@ -146,6 +171,15 @@ pub enum MonteCarloError {
 
 /// SplitMix64's output function: a bijection of 64-bit words that mixes
 /// every input bit into every output bit.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{GAMMA, SplitMix64, mix64};
+///
+/// // An output is the mixed state: the state after one step is seed + GAMMA.
+/// assert_eq!(SplitMix64::new(42).next_u64(), mix64(42 + GAMMA));
+/// // Neighbouring inputs give unrelated outputs.
+/// assert!((mix64(1) ^ mix64(2)).count_ones() > 16);
+/// ```
 #[inline(always)]
 pub fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -171,16 +205,43 @@ pub struct SplitMix64 {
 
 impl SplitMix64 {
     /// A generator whose state is `seed`.
+    ///
+    /// ```
+    /// use shmlab::lessons::montecarlo::SplitMix64;
+    ///
+    /// // The same seed, the same "random" numbers: the tutorials' pitfall.
+    /// let (mut a, mut b) = (SplitMix64::new(7), SplitMix64::new(7));
+    /// assert_eq!([a.next_u64(), a.next_u64()], [b.next_u64(), b.next_u64()]);
+    /// ```
     pub fn new(seed: u64) -> SplitMix64 {
         SplitMix64 { state: seed }
     }
 
     /// The current state: a copy of it continues the same stream.
+    ///
+    /// ```
+    /// use shmlab::lessons::montecarlo::SplitMix64;
+    ///
+    /// let mut parent = SplitMix64::new(42);
+    /// parent.next_u64();
+    /// // What a forked worker inherits: a copy of the state.
+    /// let mut child = SplitMix64::new(parent.state());
+    /// assert_eq!(child.next_u64(), parent.next_u64());
+    /// ```
     pub fn state(&self) -> u64 {
         self.state
     }
 
     /// The next 64 random bits.
+    ///
+    /// ```
+    /// use shmlab::lessons::montecarlo::{GAMMA, SplitMix64};
+    ///
+    /// let mut rng = SplitMix64::new(42);
+    /// let first = rng.next_u64();
+    /// assert_eq!(rng.state(), 42 + GAMMA); // the state just counts up
+    /// assert_ne!(rng.next_u64(), first);
+    /// ```
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(GAMMA);
         mix64(self.state)
@@ -189,6 +250,14 @@ impl SplitMix64 {
 
 /// Output `n` (counting from 0) of `SplitMix64::new(seed)`, without
 /// computing the `n` before it.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{SplitMix64, nth_output};
+///
+/// let mut rng = SplitMix64::new(42);
+/// let thousandth = (0..1000).map(|_| rng.next_u64()).last();
+/// assert_eq!(thousandth, Some(nth_output(42, 999)));
+/// ```
 #[inline(always)]
 pub fn nth_output(seed: u64, n: u64) -> u64 {
     mix64(seed.wrapping_add(n.wrapping_add(1).wrapping_mul(GAMMA)))
@@ -201,6 +270,15 @@ pub fn nth_output(seed: u64, n: u64) -> u64 {
 /// states starting at these pseudo-random seeds; with `T` batches of `n`
 /// samples they overlap with probability about `T²·n / 2⁶⁴` (10⁻⁹ for 200
 /// batches of a million).
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{nth_output, task_seed};
+///
+/// assert_eq!(task_seed(42, 3), nth_output(42, 3));
+/// // Every batch has a seed of its own.
+/// let seeds: std::collections::HashSet<u64> = (0..100).map(|k| task_seed(42, k)).collect();
+/// assert_eq!(seeds.len(), 100);
+/// ```
 pub fn task_seed(master: u64, task: u64) -> u64 {
     nth_output(master, task)
 }
@@ -208,6 +286,14 @@ pub fn task_seed(master: u64, task: u64) -> u64 {
 /// Whether the point made of `r`'s two 31-bit halves lies in the quarter
 /// circle: `x² + y² < 2⁶²` with `x = r >> 33`, `y = (low 32 bits) >> 1`.
 /// Exact: both squares are below 2⁶², their sum below 2⁶³.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::in_quarter_circle;
+///
+/// assert!(in_quarter_circle(0)); // x = y = 0: the centre
+/// assert!(!in_quarter_circle(u64::MAX)); // x = y = 2³¹ − 1: the far corner
+/// assert!(in_quarter_circle(u64::MAX << 33)); // x = 2³¹ − 1, y = 0: just inside
+/// ```
 #[inline(always)]
 pub fn in_quarter_circle(r: u64) -> bool {
     let x = r >> 33;
@@ -311,6 +397,12 @@ fn detect() -> Kernel {
 
 /// The kernel this CPU runs: `avx512`, `avx2` or `portable`. Every kernel
 /// gives exactly the same results.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::kernel;
+///
+/// assert!(["avx512", "avx2", "portable"].contains(&kernel()));
+/// ```
 pub fn kernel() -> &'static str {
     match detect() {
         Kernel::Avx512 => "avx512",
@@ -322,6 +414,13 @@ pub fn kernel() -> &'static str {
 /// How many of the first `samples` outputs of `SplitMix64::new(seed)` fall
 /// in the quarter circle ([`in_quarter_circle`]), on the widest kernel
 /// this CPU has.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{count_hits, in_quarter_circle, nth_output};
+///
+/// let one_by_one = (0..1000).filter(|&i| in_quarter_circle(nth_output(42, i))).count();
+/// assert_eq!(count_hits(42, 1000), one_by_one as u64);
+/// ```
 pub fn count_hits(seed: u64, samples: u64) -> u64 {
     match detect() {
         #[cfg(target_arch = "x86_64")]
@@ -335,17 +434,38 @@ pub fn count_hits(seed: u64, samples: u64) -> u64 {
 }
 
 /// [`count_hits`] on the portable kernel only (for checking the others).
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{count_hits, count_hits_portable};
+///
+/// assert_eq!(count_hits_portable(7, 10_003), count_hits(7, 10_003));
+/// ```
 pub fn count_hits_portable(seed: u64, samples: u64) -> u64 {
     hits_body(seed, samples)
 }
 
 /// `4 · hits / samples`.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::estimate;
+///
+/// assert_eq!(estimate(785, 1000), 3.14);
+/// assert_eq!(estimate(0, 0), 0.0); // no samples, no division by zero
+/// ```
 pub fn estimate(hits: u64, samples: u64) -> f64 {
     4.0 * hits as f64 / samples.max(1) as f64
 }
 
 /// The standard error of a Monte Carlo estimate from `samples` samples:
 /// `4·√(p(1−p)/n)` with `p = π/4` (about `1.64/√n`).
+///
+/// ```
+/// use shmlab::lessons::montecarlo::standard_error;
+///
+/// assert!((standard_error(1_000_000) - 0.00164).abs() < 1e-5);
+/// // Four times the samples, half the error.
+/// assert!((standard_error(4_000_000) * 2.0 - standard_error(1_000_000)).abs() < 1e-12);
+/// ```
 pub fn standard_error(samples: u64) -> f64 {
     let p = PI / 4.0;
     4.0 * (p * (1.0 - p) / samples.max(1) as f64).sqrt()
@@ -353,12 +473,27 @@ pub fn standard_error(samples: u64) -> f64 {
 
 /// How far a Monte Carlo estimate may be from π: [`SIGMAS`] standard
 /// errors.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{estimate, hits_serial, mc_tolerance};
+///
+/// let pi = estimate(hits_serial(100_000, 10_000, 42), 100_000);
+/// assert!((pi - std::f64::consts::PI).abs() <= mc_tolerance(100_000));
+/// ```
 pub fn mc_tolerance(samples: u64) -> f64 {
     SIGMAS * standard_error(samples)
 }
 
 /// How far a midpoint-rule π may be from π: [`ROUNDING_TOLERANCE`] plus
 /// the rule's error bound `h²/24 · max|f''| = h²/3` for `f = 4/(1+x²)`.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{midpoint_serial, midpoint_tolerance};
+///
+/// let pi = midpoint_serial(100);
+/// assert!((pi - std::f64::consts::PI).abs() <= midpoint_tolerance(100));
+/// assert!(midpoint_tolerance(100) < 4e-5);
+/// ```
 pub fn midpoint_tolerance(steps: u64) -> f64 {
     let h = 1.0 / steps.max(1) as f64;
     ROUNDING_TOLERANCE + h * h / 3.0
@@ -377,6 +512,16 @@ fn distance(x: f64) -> f64 {
 
 /// One batch of samples: a task, with its own seed derived from the master
 /// seed and its index.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::Batch;
+///
+/// // What crosses to the worker: three numbers, as JSON.
+/// let batch = Batch { master_seed: 42, index: 3, samples: 1000 };
+/// let json = serde_json::to_string(&batch)?;
+/// assert_eq!(json, r#"{"master_seed":42,"index":3,"samples":1000}"#);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Batch {
     /// The master seed of the whole run.
@@ -408,12 +553,31 @@ pub fn batches(samples: u64, batch: u64, master_seed: u64) -> Vec<Batch> {
 }
 
 /// The hits of one batch, drawn from its own seed.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{batch_hits, batches, count_hits, task_seed};
+///
+/// let all = batches(10_000, 1_000, 42);
+/// assert_eq!(batch_hits(all[3]), count_hits(task_seed(42, 3), 1_000));
+/// // Whoever runs the batches, in whatever order, the total is the same.
+/// let forward: u64 = all.iter().map(|&b| batch_hits(b)).sum();
+/// assert_eq!(all.iter().rev().map(|&b| batch_hits(b)).sum::<u64>(), forward);
+/// ```
 pub fn batch_hits(batch: Batch) -> u64 {
     count_hits(task_seed(batch.master_seed, batch.index), batch.samples)
 }
 crate::task!(batch_hits);
 
 /// Hits counted by one worker process, and which process it was.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::inherited_hits;
+///
+/// // Called here rather than in a pool worker, it names this process.
+/// let got = inherited_hits(42, 1000);
+/// assert_eq!(got.pid, std::process::id());
+/// assert!(got.hits > 700 && got.hits < 860); // about π/4 of 1000
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerHits {
     /// The process that counted them.
@@ -423,7 +587,7 @@ pub struct WorkerHits {
 }
 
 /// [`batch_hits`], saying which worker ran it.
-pub fn batch_hits_in_worker(batch: Batch) -> WorkerHits {
+fn batch_hits_in_worker(batch: Batch) -> WorkerHits {
     WorkerHits {
         pid: std::process::id(),
         hits: batch_hits(batch),
@@ -435,6 +599,14 @@ crate::task!(batch_hits_in_worker);
 /// generator state — what a forked worker does with numpy's or `random`'s
 /// global generator. Every worker handed the same state counts the same
 /// hits.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{SplitMix64, inherited_hits};
+///
+/// let state = SplitMix64::new(42).state(); // the parent's generator
+/// let (first, second) = (inherited_hits(state, 10_000), inherited_hits(state, 10_000));
+/// assert_eq!(first.hits, second.hits); // two "workers", one estimate
+/// ```
 pub fn inherited_hits(state: u64, samples: u64) -> WorkerHits {
     WorkerHits {
         pid: std::process::id(),
@@ -445,6 +617,15 @@ crate::task!(inherited_hits);
 
 /// One part of the midpoint-rule integral: steps `index`, `index + parts`,
 /// `index + 2·parts`, … below `steps`.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{Part, midpoint_serial, pi_part};
+///
+/// // The even steps and the odd steps of a 1000-step integral.
+/// let even = pi_part(Part { steps: 1000, parts: 2, index: 0 });
+/// let odd = pi_part(Part { steps: 1000, parts: 2, index: 1 });
+/// assert!((even + odd - midpoint_serial(1000)).abs() < 1e-12);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Part {
     /// Steps of the whole integral.
@@ -456,6 +637,14 @@ pub struct Part {
 }
 
 /// The `workers` strided parts of an integration with `steps` steps.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{Part, parts};
+///
+/// let three = parts(1000, 3);
+/// assert_eq!(three[2], Part { steps: 1000, parts: 3, index: 2 });
+/// assert_eq!(parts(1000, 0).len(), 1); // at least one part
+/// ```
 pub fn parts(steps: u64, workers: usize) -> Vec<Part> {
     let parts = workers.max(1) as u64;
     (0..parts)
@@ -470,6 +659,13 @@ pub fn parts(steps: u64, workers: usize) -> Vec<Part> {
 /// This part's share of π: `h · Σ 4/(1 + x²)` over its steps, with
 /// `x = (i + ½)·h` and `h = 1/steps`, summed in 8 lanes (so that the
 /// divisions run side by side). The parts' sum is π.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{midpoint_tolerance, parts, pi_part};
+///
+/// let pi: f64 = parts(10_000, 4).into_iter().map(pi_part).sum();
+/// assert!((pi - std::f64::consts::PI).abs() <= midpoint_tolerance(10_000));
+/// ```
 pub fn pi_part(part: Part) -> f64 {
     let Part {
         steps,
@@ -489,6 +685,13 @@ pub fn pi_part(part: Part) -> f64 {
 crate::task!(pi_part);
 
 /// [`pi_part`] on the portable kernel only (for checking the others).
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{Part, pi_part, pi_part_portable};
+///
+/// let part = Part { steps: 10_003, parts: 3, index: 1 };
+/// assert_eq!(pi_part_portable(part).to_bits(), pi_part(part).to_bits()); // bit for bit
+/// ```
 pub fn pi_part_portable(part: Part) -> f64 {
     pi_part_body(part.steps, part.parts, part.index)
 }
@@ -496,6 +699,14 @@ pub fn pi_part_portable(part: Part) -> f64 {
 // ------------------------------------------------------------ engines
 
 /// What runs the work.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::Engine;
+///
+/// // As it appears in the lab's JSON.
+/// assert_eq!(serde_json::to_string(&Engine::Threads)?, "\"threads\"");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Engine {
@@ -509,7 +720,7 @@ pub enum Engine {
 
 impl Engine {
     /// `serial`, `threads` or `pool`.
-    pub fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Engine::Serial => "serial",
             Engine::Threads => "threads",
@@ -519,6 +730,14 @@ impl Engine {
 }
 
 /// The two ways to compute π.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::Method;
+///
+/// // As it appears in the lab's JSON.
+/// assert_eq!(serde_json::to_string(&Method::MonteCarlo)?, "\"monte_carlo\"");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
@@ -530,7 +749,7 @@ pub enum Method {
 
 impl Method {
     /// `monte_carlo` or `midpoint`.
-    pub fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Method::MonteCarlo => "monte_carlo",
             Method::Midpoint => "midpoint",
@@ -539,6 +758,13 @@ impl Method {
 }
 
 /// Monte Carlo hits of `samples` in batches of `batch`, in this thread.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{batch_hits, batches, hits_serial};
+///
+/// let by_batch: u64 = batches(10_000, 1_000, 42).into_iter().map(batch_hits).sum();
+/// assert_eq!(hits_serial(10_000, 1_000, 42), by_batch);
+/// ```
 pub fn hits_serial(samples: u64, batch: u64, master_seed: u64) -> u64 {
     batches(samples, batch, master_seed)
         .into_iter()
@@ -548,6 +774,17 @@ pub fn hits_serial(samples: u64, batch: u64, master_seed: u64) -> u64 {
 
 /// The same hits on `workers` scoped threads, each taking the next batch
 /// not yet taken.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{hits_serial, hits_threads};
+///
+/// // Per-batch seeds: the same hits on any number of threads.
+/// let serial = hits_serial(100_000, 1_000, 42);
+/// for threads in 1..=3 {
+///     assert_eq!(hits_threads(100_000, 1_000, 42, threads)?, serial);
+/// }
+/// # Ok::<(), shmlab::lessons::montecarlo::MonteCarloError>(())
+/// ```
 pub fn hits_threads(
     samples: u64,
     batch: u64,
@@ -577,6 +814,18 @@ pub fn hits_threads(
 }
 
 /// The same hits on the process pool: `pool.map(batch_hits, batches)`.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{hits_pool, hits_serial};
+/// use shmlab::pool::Pool;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their tasks here
+///     let pool = Pool::new(2)?;
+///     assert_eq!(hits_pool(&pool, 100_000, 1_000, 42)?, hits_serial(100_000, 1_000, 42));
+///     Ok(())
+/// }
+/// ```
 pub fn hits_pool(
     pool: &Pool,
     samples: u64,
@@ -591,6 +840,20 @@ pub fn hits_pool(
 
 /// The pitfall on the pool: `workers` tasks of `samples` samples, each
 /// handed the same generator state. One result per task, in task order.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{SplitMix64, pitfall_hits};
+/// use shmlab::pool::Pool;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their tasks here
+///     let pool = Pool::new(2)?;
+///     let state = SplitMix64::new(42).state();
+///     let got = pitfall_hits(&pool, 2, 10_000, state)?;
+///     assert_eq!(got[0].hits, got[1].hits); // two workers, the same numbers
+///     Ok(())
+/// }
+/// ```
 pub fn pitfall_hits(
     pool: &Pool,
     workers: usize,
@@ -605,6 +868,13 @@ pub fn pitfall_hits(
 }
 
 /// The midpoint rule in one part, in this thread.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::midpoint_serial;
+///
+/// // Ten steps already come within 0.001 of π.
+/// assert!((midpoint_serial(10) - std::f64::consts::PI).abs() < 1e-3);
+/// ```
 pub fn midpoint_serial(steps: u64) -> f64 {
     pi_part(Part {
         steps,
@@ -615,6 +885,14 @@ pub fn midpoint_serial(steps: u64) -> f64 {
 
 /// The midpoint rule in `workers` strided parts on scoped threads, summed
 /// in part order.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{midpoint_threads, parts, pi_part};
+///
+/// let in_order: f64 = parts(10_000, 3).into_iter().map(pi_part).fold(0.0, |a, b| a + b);
+/// assert_eq!(midpoint_threads(10_000, 3)?, in_order); // exactly: the same sum order
+/// # Ok::<(), shmlab::lessons::montecarlo::MonteCarloError>(())
+/// ```
 pub fn midpoint_threads(steps: u64, workers: usize) -> Result<f64, MonteCarloError> {
     std::thread::scope(|s| {
         let handles = parts(steps, workers)
@@ -631,6 +909,19 @@ pub fn midpoint_threads(steps: u64, workers: usize) -> Result<f64, MonteCarloErr
 
 /// The midpoint rule in one strided part per pool worker, summed in part
 /// order.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{midpoint_pool, midpoint_threads};
+/// use shmlab::pool::Pool;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their tasks here
+///     let pool = Pool::new(2)?;
+///     // Two parts either way, summed in the same order: the same bits.
+///     assert_eq!(midpoint_pool(&pool, 10_000)?, midpoint_threads(10_000, 2)?);
+///     Ok(())
+/// }
+/// ```
 pub fn midpoint_pool(pool: &Pool, steps: u64) -> Result<f64, PoolError> {
     let mut pi = 0.0;
     for part in pool.map(pi_part, parts(steps, pool.workers()), Some(1))? {
@@ -642,6 +933,22 @@ pub fn midpoint_pool(pool: &Pool, steps: u64) -> Result<f64, PoolError> {
 // ------------------------------------------------------------ report
 
 /// The pitfall: every worker handed the same generator state.
+///
+/// ```
+/// # use shmlab::lessons::montecarlo::{self, MonteCarloConfig};
+/// # fn main() -> anyhow::Result<()> {
+/// # shmlab::entry(); // pool workers run their tasks here
+/// # let config = MonteCarloConfig {
+/// #     samples: 20_000, batch: 1_000, steps: 10_000, master_seed: 42,
+/// #     max_workers: 1, demo_workers: 2, repeats: 1,
+/// # };
+/// let report = montecarlo::run(&config)?; // a tiny config: 20 000 samples
+/// let pitfall = &report.pitfall;
+/// assert_eq!(pitfall.per_worker_estimates.len(), 2); // two tasks...
+/// assert!(pitfall.all_equal); // ...one estimate
+/// assert_eq!(pitfall.per_worker_estimates[0], pitfall.per_worker_estimates[1]);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct Pitfall {
     /// Worker processes (one task each).
@@ -667,6 +974,23 @@ pub struct Pitfall {
 }
 
 /// The fix: per-batch seeds.
+///
+/// ```
+/// # use shmlab::lessons::montecarlo::hits_serial;
+/// # use shmlab::lessons::montecarlo::{self, MonteCarloConfig};
+/// # fn main() -> anyhow::Result<()> {
+/// # shmlab::entry(); // pool workers run their tasks here
+/// # let config = MonteCarloConfig {
+/// #     samples: 20_000, batch: 1_000, steps: 10_000, master_seed: 42,
+/// #     max_workers: 1, demo_workers: 2, repeats: 1,
+/// # };
+/// let report = montecarlo::run(&config)?; // a tiny config: 20 000 samples
+/// let fixed = &report.fixed;
+/// assert_eq!(fixed.tasks, 20); // 20 000 samples in batches of 1000
+/// assert!(fixed.reproducible_across_worker_counts);
+/// assert_eq!(fixed.hits, hits_serial(20_000, 1_000, 42)); // as in one thread
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct Fixed {
     /// Worker processes of the demonstration pool.
@@ -695,6 +1019,24 @@ pub struct Fixed {
 }
 
 /// One timed row.
+///
+/// ```
+/// # use shmlab::lessons::montecarlo::{Engine, Method};
+/// # use shmlab::lessons::montecarlo::{self, MonteCarloConfig};
+/// # fn main() -> anyhow::Result<()> {
+/// # shmlab::entry(); // pool workers run their tasks here
+/// # let config = MonteCarloConfig {
+/// #     samples: 20_000, batch: 1_000, steps: 10_000, master_seed: 42,
+/// #     max_workers: 1, demo_workers: 2, repeats: 1,
+/// # };
+/// let report = montecarlo::run(&config)?; // a tiny config: 20 000 samples
+/// // With max_workers 1: serial, 1 thread and a pool of 1, for each method.
+/// assert_eq!(report.results.len(), 6);
+/// let mc: Vec<_> = report.results.iter().filter(|r| r.method == Method::MonteCarlo).collect();
+/// assert_eq!(mc[0].engine, Engine::Serial);
+/// assert!(mc.iter().all(|r| r.estimate == mc[0].estimate)); // the same hits everywhere
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     /// `monte_carlo` or `midpoint`.
@@ -726,6 +1068,22 @@ pub struct Row {
 /// `results: [{method, engine, workers, samples, seconds, samples_per_s,
 /// estimate, error}]` with `method` `monte_carlo` or `midpoint` and
 /// `engine` `serial`, `threads` or `pool`; `error` is `|estimate − π|`.
+///
+/// ```
+/// # use shmlab::lessons::montecarlo::{self, MonteCarloConfig};
+/// # fn main() -> anyhow::Result<()> {
+/// # shmlab::entry(); // pool workers run their tasks here
+/// # let config = MonteCarloConfig {
+/// #     samples: 20_000, batch: 1_000, steps: 10_000, master_seed: 42,
+/// #     max_workers: 1, demo_workers: 2, repeats: 1,
+/// # };
+/// let report = montecarlo::run(&config)?; // a tiny config: 20 000 samples
+/// let json = serde_json::to_value(&report)?;
+/// assert_eq!(json["lab"], "lab11-montecarlo");
+/// assert_eq!(json["tasks"], 20);
+/// assert_eq!(json["results"][0]["engine"], "serial");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Serialize)]
 pub struct MonteCarloReport {
     /// `lab`, `ok` and `verdict`.
@@ -863,6 +1221,22 @@ fn fixed(pool: &Pool, config: &MonteCarloConfig) -> Result<Fixed, PoolError> {
 /// worker count is timed in turn, with its own pool started beforehand:
 /// one untimed warm-up of each of its rows, then `repeats` rounds that run
 /// each of its rows once.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{self, MonteCarloConfig};
+/// use shmlab::report::Report;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their tasks here
+///     let config = MonteCarloConfig {
+///         samples: 20_000, batch: 1_000, steps: 10_000, master_seed: 42,
+///         max_workers: 1, demo_workers: 2, repeats: 1,
+///     };
+///     let report = montecarlo::run(&config)?;
+///     assert!(report.ok(), "{}", report.verdict());
+///     Ok(())
+/// }
+/// ```
 pub fn run(config: &MonteCarloConfig) -> Result<MonteCarloReport, MonteCarloError> {
     config.validate()?;
     let before = Ticks::now();

@@ -7,6 +7,21 @@ use crate::philosophers::{DineError, Dinner, DinnerConfig, Resolution, Strategy,
 use crate::report::{Outcome, Report};
 
 /// Options of lab 09.
+///
+/// ```
+/// use shmlab::lessons::philosophers::{self, PhilosophersConfig};
+/// use shmlab::philosophers::{DinnerConfig, Strategy};
+///
+/// let dinner = DinnerConfig {
+///     threads: true,
+///     meals: Some(3),
+///     ..DinnerConfig::new(Strategy::Ordered, 3)
+/// };
+/// let config = PhilosophersConfig { dinner, fix: Some(Strategy::Waiter) };
+/// let report = philosophers::run(&config)?;
+/// assert!(report.fix.is_none()); // a fix follows only a naive dinner
+/// # Ok::<(), shmlab::philosophers::DineError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct PhilosophersConfig {
     /// The first dinner.
@@ -20,6 +35,25 @@ pub struct PhilosophersConfig {
 /// `philosophers`, `deadlock_detected`, `cycle: [{philosopher, pid, holds,
 /// waits_for, held_by, ...}]`, `meals`, `max_wait_ms`, `seconds`, ...), and
 /// `fix`: the second dinner with the same keys, or null.
+///
+/// ```
+/// use shmlab::lessons::philosophers::{self, PhilosophersConfig};
+/// use shmlab::philosophers::{DinnerConfig, Strategy};
+///
+/// # fn main() -> anyhow::Result<()> {
+/// let dinner = DinnerConfig {
+///     threads: true,
+///     meals: Some(3),
+///     ..DinnerConfig::new(Strategy::Ordered, 3)
+/// };
+/// let report = philosophers::run(&PhilosophersConfig { dinner, fix: None })?;
+/// let json = serde_json::to_value(&report)?;
+/// // The dinner's keys sit at the top level, next to `lab`.
+/// assert_eq!(json["lab"], "lab09-philosophers");
+/// assert_eq!(json["strategy"], "ordered");
+/// assert!(json["fix"].is_null());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Serialize)]
 pub struct PhilosophersReport {
     /// `lab`, `ok` and `verdict`.
@@ -35,6 +69,23 @@ pub struct PhilosophersReport {
 }
 
 /// Holds the dinner, then the fix if the first was naive.
+///
+/// ```
+/// use shmlab::lessons::philosophers::{self, PhilosophersConfig};
+/// use shmlab::philosophers::{DinnerConfig, Strategy};
+/// use shmlab::report::Report;
+///
+/// // Three philosopher threads, lower-numbered fork first: no deadlock.
+/// let dinner = DinnerConfig {
+///     threads: true,
+///     meals: Some(3),
+///     ..DinnerConfig::new(Strategy::Ordered, 3)
+/// };
+/// let report = philosophers::run(&PhilosophersConfig { dinner, fix: None })?;
+/// assert!(report.ok(), "{}", report.verdict());
+/// assert_eq!(report.dinner.meals, [3, 3, 3]);
+/// # Ok::<(), shmlab::philosophers::DineError>(())
+/// ```
 pub fn run(config: &PhilosophersConfig) -> Result<PhilosophersReport, DineError> {
     let dinner = run_dinner(&config.dinner)?;
     let fix = match config.fix {

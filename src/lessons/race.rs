@@ -6,6 +6,20 @@ use crate::counting::{self, CountError, CountResult, Strategy};
 use crate::report::{self, Outcome, Report};
 
 /// Options of lab 04.
+///
+/// ```
+/// use shmlab::lessons::race::{self, RaceConfig};
+/// use shmlab::report::Report;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // worker processes run their tasks here
+///     // One worker has nobody to race: even the racy counter is exact.
+///     let report = race::run(&RaceConfig { workers: 1, increments: 1_000 })?;
+///     assert!(report.results.iter().all(|r| r.lost == 0));
+///     assert!(report.verdict().contains("nobody to race"));
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct RaceConfig {
     /// Worker processes.
@@ -17,6 +31,19 @@ pub struct RaceConfig {
 /// The JSON of lab 04: `lab`, `ok`, `verdict`, `workers`,
 /// `increments_per_worker`, `expected`, `cpus`, and `results: [{strategy,
 /// final, lost, seconds, ops_per_s, ...}]` for `racy`, `atomic`, `locked`.
+///
+/// ```
+/// use shmlab::lessons::race::{self, RaceConfig};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // worker processes run their tasks here
+///     let report = race::run(&RaceConfig { workers: 2, increments: 1_000 })?;
+///     let names: Vec<&str> = report.results.iter().map(|r| r.strategy.name()).collect();
+///     assert_eq!(names, ["racy", "atomic", "locked"]);
+///     assert_eq!(report.expected, 2_000);
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Serialize)]
 pub struct RaceReport {
     /// `lab`, `ok` and `verdict`.
@@ -35,6 +62,19 @@ pub struct RaceReport {
 }
 
 /// Runs the three strategies one after another.
+///
+/// ```
+/// use shmlab::lessons::race::{self, RaceConfig};
+/// use shmlab::report::Report;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // worker processes run their tasks here
+///     let report = race::run(&RaceConfig { workers: 2, increments: 10_000 })?;
+///     assert!(report.ok(), "{}", report.verdict()); // atomic and locked lost nothing
+///     assert_eq!(report.results[2].final_value, 20_000); // locked
+///     Ok(())
+/// }
+/// ```
 pub fn run(config: &RaceConfig) -> Result<RaceReport, CountError> {
     let results = [Strategy::Racy, Strategy::Atomic, Strategy::Locked]
         .into_iter()

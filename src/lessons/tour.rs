@@ -11,6 +11,20 @@ use super::{
 use crate::report::{Outcome, Report};
 
 /// One lab's line in the tour.
+///
+/// ```
+/// # use shmlab::lessons::tour::{TourReport, TourStop};
+/// # use shmlab::report::{Outcome, Report};
+/// #
+/// # let stop = |lab, ok| TourStop { lab, ok, verdict: String::new(), seconds: 0.5 };
+/// # let tour = TourReport {
+/// #     outcome: Outcome { lab: "tour", ok: false, verdict: "1 of 2 labs...".to_string() },
+/// #     stale_segments_removed: Vec::new(),
+/// #     stops: vec![stop("lab01-processes", true), stop("lab04-race", false)],
+/// # };
+/// let failed: Vec<&str> = tour.stops.iter().filter(|s| !s.ok).map(|s| s.lab).collect();
+/// assert_eq!(failed, ["lab04-race"]);
+/// ```
 #[derive(Debug, Serialize)]
 pub struct TourStop {
     /// The lab's binary name.
@@ -25,6 +39,21 @@ pub struct TourStop {
 
 /// The JSON of the tour: `lab` (`"tour"`), `ok`, `verdict`,
 /// `stale_segments_removed`, `stops: [{lab, ok, verdict, seconds}]`.
+///
+/// ```
+/// use shmlab::lessons::tour::{TourReport, TourStop};
+/// use shmlab::report::{Outcome, Report};
+///
+/// let stop = |lab, ok| TourStop { lab, ok, verdict: String::new(), seconds: 0.5 };
+/// let tour = TourReport {
+///     outcome: Outcome { lab: "tour", ok: false, verdict: "1 of 2 labs...".to_string() },
+///     stale_segments_removed: Vec::new(),
+///     stops: vec![stop("lab01-processes", true), stop("lab04-race", false)],
+/// };
+/// assert!(!tour.ok());
+/// let table: Vec<String> = tour.render().lines().map(str::to_string).collect();
+/// assert!(table[2].starts_with("lab04-race") && table[2].contains("NO"));
+/// ```
 #[derive(Debug, Serialize)]
 pub struct TourReport {
     /// `lab`, `ok` and `verdict`.

@@ -20,10 +20,10 @@
 //! |---|---|---|
 //! | `reference` | the parent | `fs::read`, split on non-letters, lowercase, `HashMap` |
 //! | `serial-four` | the parent | [`count_four`] over the mapped file |
-//! | `pool-four` | the pool's workers | [`four_task`] per chunk, the parent adds four numbers per chunk |
+//! | `pool-four` | the pool's workers | `four_task` per chunk, the parent adds four numbers per chunk |
 //! | `serial-words` | the parent | [`count_words`] over the mapped file |
-//! | `pool-words` | the pool's workers | [`words_task`] per chunk (map), the parent merges the tables (reduce) |
-//! | `locked-table` | the pool's workers | [`locked_task`]: every word locks one shared table in shared memory |
+//! | `pool-words` | the pool's workers | `words_task` per chunk (map), the parent merges the tables (reduce) |
+//! | `locked-table` | the pool's workers | `locked_task`: every word locks one shared table in shared memory |
 //!
 //! Chunks are byte ranges of one file. The parent computes them
 //! ([`chunk_bounds`]): `n` equal ranges whose ends are moved forward to the
@@ -67,6 +67,15 @@ pub fn is_letter(b: u8) -> bool {
 }
 
 /// Why word counting failed.
+///
+/// ```
+/// use shmlab::lessons::wordcount::{Mapped, WordcountError};
+///
+/// let err = Mapped::open("/no/such/corpus.txt".as_ref()).unwrap_err();
+/// assert!(matches!(err, WordcountError::Io { action: "open", .. }));
+/// let err = Mapped::open(&std::env::temp_dir()).unwrap_err();
+/// assert!(matches!(err, WordcountError::NotAFile(_)));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum WordcountError {
     /// A file operation failed.
@@ -135,6 +144,16 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Word
 
 /// Every word's count: the result of a frequency count, and the table the
 /// parent merges the workers' counts into (the reduce step).
+///
+/// ```
+/// use shmlab::lessons::wordcount::{Frequencies, count_words};
+///
+/// let mut expected = Frequencies::default();
+/// expected.add("the", 2);
+/// expected.add("dog", 2);
+/// // Equal: the same words with the same counts.
+/// assert_eq!(count_words(b"The dog; THE dog."), expected);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Frequencies {
     table: WordTable,
@@ -149,6 +168,13 @@ impl Default for Frequencies {
 }
 
 /// One row of a top-k list.
+///
+/// ```
+/// use shmlab::lessons::wordcount::{WordCount, count_words};
+///
+/// let top = count_words(b"b a b").top(1);
+/// assert_eq!(top, [WordCount { word: "b".to_string(), count: 2 }]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WordCount {
     /// The word (lowercase ASCII letters).
@@ -160,6 +186,16 @@ pub struct WordCount {
 impl Frequencies {
     /// Adds `n` occurrences of `word`, taken as it is (an empty word is
     /// ignored).
+    ///
+    /// ```
+    /// use shmlab::lessons::wordcount::Frequencies;
+    ///
+    /// let mut f = Frequencies::default();
+    /// f.add("dog", 2);
+    /// f.add("dog", 1);
+    /// f.add("", 5); // ignored
+    /// assert_eq!((f.get("dog"), f.words(), f.distinct()), (3, 3, 1));
+    /// ```
     pub fn add(&mut self, word: &str, n: u64) {
         let word = word.as_bytes();
         if !word.is_empty() {
@@ -170,6 +206,16 @@ impl Frequencies {
     }
 
     /// Adds a worker's counts: the reduce step.
+    ///
+    /// ```
+    /// use shmlab::lessons::wordcount::{Frequencies, count_chunk, count_words};
+    ///
+    /// let text = b"the cat saw the dog";
+    /// let mut total = Frequencies::default();
+    /// total.merge(&count_chunk(&text[..8])); // "the cat "
+    /// total.merge(&count_chunk(&text[8..])); // "saw the dog"
+    /// assert_eq!(total, count_words(text));
+    /// ```
     pub fn merge(&mut self, chunk: &ChunkCounts) {
         // Grow first, rather than several times on the way.
         self.table
@@ -180,6 +226,13 @@ impl Frequencies {
     }
 
     /// How often `word` occurs (0 if never).
+    ///
+    /// ```
+    /// use shmlab::lessons::wordcount::count_words;
+    ///
+    /// let f = count_words(b"Dog dog DOG!");
+    /// assert_eq!((f.get("dog"), f.get("cat")), (3, 0));
+    /// ```
     pub fn get(&self, word: &str) -> u64 {
         let word = word.as_bytes();
         if word.is_empty() {
@@ -191,21 +244,49 @@ impl Frequencies {
     }
 
     /// The counts of [`TARGETS`].
+    ///
+    /// ```
+    /// use shmlab::lessons::wordcount::count_words;
+    ///
+    /// // dog, cat, boy, girl
+    /// assert_eq!(count_words(b"dog cat dog girl").four(), [2, 1, 0, 1]);
+    /// ```
     pub fn four(&self) -> [u64; 4] {
         TARGETS.map(|w| self.get(w))
     }
 
     /// All words, counted with repetition.
+    ///
+    /// ```
+    /// use shmlab::lessons::wordcount::count_words;
+    ///
+    /// assert_eq!(count_words(b"a rose is a rose").words(), 5);
+    /// ```
     pub fn words(&self) -> u64 {
         self.table.words
     }
 
     /// Different words.
+    ///
+    /// ```
+    /// use shmlab::lessons::wordcount::count_words;
+    ///
+    /// assert_eq!(count_words(b"a rose is a rose").distinct(), 3);
+    /// ```
     pub fn distinct(&self) -> usize {
         self.table.distinct()
     }
 
     /// Every word and its count, in no particular order.
+    ///
+    /// ```
+    /// use shmlab::lessons::wordcount::{WordCount, count_words};
+    ///
+    /// let mut all = count_words(b"b a b").to_vec();
+    /// all.sort_by(|x, y| x.word.cmp(&y.word));
+    /// let row = |word: &str, count| WordCount { word: word.to_string(), count };
+    /// assert_eq!(all, [row("a", 1), row("b", 2)]);
+    /// ```
     pub fn to_vec(&self) -> Vec<WordCount> {
         let mut all = Vec::with_capacity(self.table.distinct());
         self.table.for_each(|word, count| {
@@ -219,6 +300,14 @@ impl Frequencies {
 
     /// The `k` most frequent words, by count (highest first) and then by
     /// word.
+    ///
+    /// ```
+    /// use shmlab::lessons::wordcount::count_words;
+    ///
+    /// let top = count_words(b"c b a b c").top(2);
+    /// let words: Vec<(&str, u64)> = top.iter().map(|w| (w.word.as_str(), w.count)).collect();
+    /// assert_eq!(words, [("b", 2), ("c", 2)]); // a tie goes alphabetically
+    /// ```
     pub fn top(&self, k: usize) -> Vec<WordCount> {
         let mut all = self.to_vec();
         all.sort_unstable_by(|a, b| b.count.cmp(&a.count).then_with(|| a.word.cmp(&b.word)));
@@ -227,6 +316,14 @@ impl Frequencies {
     }
 
     /// The counts as a map.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use shmlab::lessons::wordcount::count_words;
+    ///
+    /// let expected = HashMap::from([("dog".to_string(), 2), ("cat".to_string(), 1)]);
+    /// assert_eq!(count_words(b"dog cat dog").to_map(), expected);
+    /// ```
     pub fn to_map(&self) -> HashMap<String, u64> {
         self.to_vec()
             .into_iter()
@@ -485,6 +582,13 @@ pub fn count_four(bytes: &[u8]) -> [u64; 4] {
 
 /// [`count_four`] with the portable masks (no SIMD instructions): what
 /// runs on other CPUs, kept callable so that tests and benches can compare.
+///
+/// ```
+/// use shmlab::lessons::wordcount::{count_four, count_four_portable, generate};
+///
+/// let text = generate(10_000, 1);
+/// assert_eq!(count_four_portable(&text), count_four(&text));
+/// ```
 pub fn count_four_portable(bytes: &[u8]) -> [u64; 4] {
     four_with(bytes, masks_portable)
 }
@@ -524,7 +628,7 @@ fn for_each_word(blocks: &Blocks<'_>, mut word: impl FnMut(usize, usize)) {
 /// and resistance to chosen collisions does not; a hostile file could make
 /// the count slower, never wrong.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct FxHasher(u64);
+struct FxHasher(u64);
 
 const FX: u64 = 0x517C_C1B7_2722_0A95;
 
@@ -840,6 +944,15 @@ impl WordTable {
 /// single spaces, and their counts in the same order. (Two JSON values
 /// instead of one `[word, count]` pair per word: the parent decodes them
 /// several times faster.)
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use shmlab::lessons::wordcount::count_chunk;
+///
+/// let chunk = count_chunk(b"b a b");
+/// let counts: BTreeMap<&str, u64> = chunk.words.split(' ').zip(chunk.counts).collect();
+/// assert_eq!(counts, BTreeMap::from([("a", 1), ("b", 2)]));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkCounts {
     /// The words, separated by spaces.
@@ -849,6 +962,15 @@ pub struct ChunkCounts {
 }
 
 /// Counts every word of `bytes`: the map step of the frequency count.
+///
+/// ```
+/// use shmlab::lessons::wordcount::count_chunk;
+///
+/// // Each different word once, with its count: what a worker sends back.
+/// let chunk = count_chunk(b"to be or not to be");
+/// assert_eq!(chunk.counts.len(), 4);
+/// assert_eq!(chunk.counts.iter().sum::<u64>(), 6);
+/// ```
 pub fn count_chunk(bytes: &[u8]) -> ChunkCounts {
     let mut table = WordTable::for_bytes(bytes.len());
     table.count(bytes);
@@ -884,6 +1006,18 @@ pub fn count_words(bytes: &[u8]) -> Frequencies {
 // --------------------------------------------------------- mapped files
 
 /// A file (or a byte range of one) mapped read-only into memory.
+///
+/// ```
+/// use shmlab::lessons::wordcount::{Mapped, count_four};
+///
+/// # fn main() -> anyhow::Result<()> {
+/// let path = std::env::temp_dir().join(format!("shmlab-doctest-{}.txt", std::process::id()));
+/// std::fs::write(&path, "the dog and the cat")?;
+/// let map = Mapped::open(&path)?;
+/// assert_eq!(count_four(map.bytes()), [1, 1, 0, 0]);
+/// std::fs::remove_file(&path)?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Mapped {
     map: Option<memmap2::Mmap>,
@@ -891,12 +1025,37 @@ pub struct Mapped {
 
 impl Mapped {
     /// Maps all of the regular file at `path`.
+    ///
+    /// ```
+    /// use shmlab::lessons::wordcount::Mapped;
+    ///
+    /// # fn main() -> anyhow::Result<()> {
+    /// let path = std::env::temp_dir().join(format!("shmlab-doctest-{}.txt", std::process::id()));
+    /// std::fs::write(&path, "the dog and the cat")?;
+    /// let map = Mapped::open(&path)?;
+    /// assert_eq!(map.bytes().len(), 19);
+    /// std::fs::remove_file(&path)?;
+    /// # Ok(()) }
+    /// ```
     pub fn open(path: &Path) -> Result<Mapped, WordcountError> {
         Self::open_range(path, 0, None)
     }
 
     /// Maps bytes `start..end` of the regular file at `path` (`end = None`:
     /// to the end of the file).
+    ///
+    /// ```
+    /// use shmlab::lessons::wordcount::{Mapped, WordcountError};
+    ///
+    /// # fn main() -> anyhow::Result<()> {
+    /// let path = std::env::temp_dir().join(format!("shmlab-doctest-{}.txt", std::process::id()));
+    /// std::fs::write(&path, "the dog and the cat")?;
+    /// assert_eq!(Mapped::open_range(&path, 4, Some(7))?.bytes(), b"dog");
+    /// let past_the_end = Mapped::open_range(&path, 4, Some(100));
+    /// assert!(matches!(past_the_end, Err(WordcountError::Shorter { len: 19, .. })));
+    /// std::fs::remove_file(&path)?;
+    /// # Ok(()) }
+    /// ```
     pub fn open_range(path: &Path, start: u64, end: Option<u64>) -> Result<Mapped, WordcountError> {
         let file = File::open(path).map_err(io_error("open", path))?;
         let meta = file.metadata().map_err(io_error("inspect", path))?;
@@ -948,6 +1107,18 @@ impl Mapped {
     }
 
     /// The mapped bytes.
+    ///
+    /// ```
+    /// use shmlab::lessons::wordcount::Mapped;
+    ///
+    /// # fn main() -> anyhow::Result<()> {
+    /// let path = std::env::temp_dir().join(format!("shmlab-doctest-{}.txt", std::process::id()));
+    /// std::fs::write(&path, "the dog and the cat")?;
+    /// assert_eq!(Mapped::open_range(&path, 8, None)?.bytes(), b"and the cat");
+    /// assert!(Mapped::open_range(&path, 3, Some(3))?.bytes().is_empty());
+    /// std::fs::remove_file(&path)?;
+    /// # Ok(()) }
+    /// ```
     pub fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or(&[])
     }
@@ -995,13 +1166,13 @@ pub fn chunk_bounds(bytes: &[u8], chunks: usize) -> Vec<(u64, u64)> {
 /// One chunk of a file for a worker: the file's path and a byte range that
 /// starts and ends between words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChunkJob {
+struct ChunkJob {
     /// The corpus.
-    pub path: PathBuf,
+    path: PathBuf,
     /// First byte.
-    pub start: u64,
+    start: u64,
     /// One past the last byte.
-    pub end: u64,
+    end: u64,
 }
 
 fn jobs(path: &Path, bounds: &[(u64, u64)]) -> Vec<ChunkJob> {
@@ -1016,7 +1187,7 @@ fn jobs(path: &Path, bounds: &[(u64, u64)]) -> Vec<ChunkJob> {
 }
 
 /// A worker's task: maps its chunk and counts the four words in it.
-pub fn four_task(job: ChunkJob) -> Result<[u64; 4], String> {
+fn four_task(job: ChunkJob) -> Result<[u64; 4], String> {
     let map = Mapped::open_range(&job.path, job.start, Some(job.end)).map_err(|e| e.to_string())?;
     Ok(count_four(map.bytes()))
 }
@@ -1024,7 +1195,7 @@ crate::task!(four_task);
 
 /// A worker's task: maps its chunk and counts every word in it (the map
 /// step).
-pub fn words_task(job: ChunkJob) -> Result<ChunkCounts, String> {
+fn words_task(job: ChunkJob) -> Result<ChunkCounts, String> {
     let map = Mapped::open_range(&job.path, job.start, Some(job.end)).map_err(|e| e.to_string())?;
     Ok(count_chunk(map.bytes()))
 }
@@ -1032,6 +1203,21 @@ crate::task!(words_task);
 
 /// The four-word count of the chunks `bounds` of the file at `path`, on
 /// `pool`: one task per chunk; the parent adds the results.
+///
+/// ```
+/// use shmlab::lessons::wordcount::{Mapped, TempCorpus, chunk_bounds, count_four, pool_four};
+/// use shmlab::pool::Pool;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their tasks here
+///     let corpus = TempCorpus::create(50_000, 10, true)?;
+///     let map = Mapped::open(corpus.path())?;
+///     let bounds = chunk_bounds(map.bytes(), 4);
+///     let pool = Pool::new(2)?;
+///     assert_eq!(pool_four(&pool, corpus.path(), &bounds)?, count_four(map.bytes()));
+///     Ok(())
+/// }
+/// ```
 pub fn pool_four(
     pool: &Pool,
     path: &Path,
@@ -1050,6 +1236,21 @@ pub fn pool_four(
 /// The frequency count of the chunks `bounds` of the file at `path`, on
 /// `pool`: map-reduce. Each worker counts its chunk in a table of its own;
 /// the parent merges the tables as they arrive.
+///
+/// ```
+/// use shmlab::lessons::wordcount::{Mapped, TempCorpus, chunk_bounds, count_words, pool_words};
+/// use shmlab::pool::Pool;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their tasks here
+///     let corpus = TempCorpus::create(50_000, 10, true)?;
+///     let map = Mapped::open(corpus.path())?;
+///     let bounds = chunk_bounds(map.bytes(), 4);
+///     let pool = Pool::new(2)?;
+///     assert_eq!(pool_words(&pool, corpus.path(), &bounds)?, count_words(map.bytes()));
+///     Ok(())
+/// }
+/// ```
 pub fn pool_words(
     pool: &Pool,
     path: &Path,
@@ -1073,20 +1274,20 @@ pub fn pool_words(
 /// - then the arena: each word's lowercase bytes, 8 per cell, from a cell
 ///   boundary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TableLayout {
+struct TableLayout {
     /// Slots (a power of two).
-    pub slots: usize,
+    slots: usize,
     /// Distinct words it accepts (at most half the slots).
-    pub max_distinct: usize,
+    max_distinct: usize,
     /// Cells of word bytes.
-    pub arena_cells: usize,
+    arena_cells: usize,
 }
 
 const SLOT_CELLS: usize = 4;
 const TABLE_HEADER: usize = 2;
 
 /// The most distinct words the locked variant's table holds.
-pub const MAX_SHARED_DISTINCT: usize = 1 << 18;
+const MAX_SHARED_DISTINCT: usize = 1 << 18;
 
 impl TableLayout {
     /// A table big enough for every word of a text of `bytes` bytes, or
@@ -1094,7 +1295,7 @@ impl TableLayout {
     /// at least one letter and a separator after it, except the last, so
     /// there are at most `bytes / 2 + 1` distinct words, and their bytes
     /// take at most `bytes / 8 + distinct` cells.
-    pub fn for_bytes(bytes: u64) -> TableLayout {
+    fn for_bytes(bytes: u64) -> TableLayout {
         let max_distinct = (bytes / 2 + 1).min(MAX_SHARED_DISTINCT as u64) as usize;
         TableLayout {
             slots: (2 * max_distinct).next_power_of_two().max(16),
@@ -1104,7 +1305,7 @@ impl TableLayout {
     }
 
     /// Cells in all.
-    pub fn cells(&self) -> usize {
+    fn cells(&self) -> usize {
         TABLE_HEADER + SLOT_CELLS * self.slots + self.arena_cells
     }
 
@@ -1189,19 +1390,19 @@ fn locked_add(
 /// A job of the locked variant: a chunk, and the shared table to count
 /// its words in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LockedJob {
+struct LockedJob {
     /// The chunk.
-    pub chunk: ChunkJob,
+    chunk: ChunkJob,
     /// The shared table's segment name.
-    pub table: String,
+    table: String,
     /// Its layout.
-    pub layout: TableLayout,
+    layout: TableLayout,
 }
 
 /// A worker's task in the anti-pattern: maps its chunk and, for every
 /// word, takes the shared table's lock, adds 1 to the word's count and
 /// unlocks. Returns the number of words it added.
-pub fn locked_task(job: LockedJob) -> Result<u64, String> {
+fn locked_task(job: LockedJob) -> Result<u64, String> {
     let table = SharedArray::<i64>::open(&job.table).map_err(|e| e.to_string())?;
     if table.len() != job.layout.cells() {
         return Err(format!(
@@ -1273,6 +1474,21 @@ fn read_table(table: &SharedArray<i64>, layout: &TableLayout) -> Result<Frequenc
 /// file at `path`, with every worker adding every word to one table in
 /// shared memory under one lock. The table is sized for the bytes in
 /// `bounds`; it is created here and removed when this returns.
+///
+/// ```
+/// use shmlab::lessons::wordcount::{Mapped, TempCorpus, chunk_bounds, count_words, locked_words};
+/// use shmlab::pool::Pool;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their tasks here
+///     let corpus = TempCorpus::create(50_000, 10, true)?;
+///     let map = Mapped::open(corpus.path())?;
+///     let bounds = chunk_bounds(map.bytes(), 4);
+///     let pool = Pool::new(2)?;
+///     assert_eq!(locked_words(&pool, corpus.path(), &bounds)?, count_words(map.bytes()));
+///     Ok(())
+/// }
+/// ```
 pub fn locked_words(
     pool: &Pool,
     path: &Path,
@@ -1486,7 +1702,7 @@ impl Generator {
 /// calling `progress(bytes written)` now and then. The same seed and size
 /// give the same bytes, here and in the Python twin. The text stops at the
 /// last token that fits and is padded with newlines (at least one).
-pub fn write_corpus(
+fn write_corpus(
     out: &mut impl Write,
     bytes: u64,
     seed: u64,
@@ -1537,7 +1753,7 @@ pub fn generate(bytes: usize, seed: u64) -> Vec<u8> {
 }
 
 /// Free bytes for an unprivileged user in the file system holding `dir`.
-pub fn free_space(dir: &Path) -> io::Result<u64> {
+fn free_space(dir: &Path) -> io::Result<u64> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -1557,6 +1773,18 @@ pub fn free_space(dir: &Path) -> io::Result<u64> {
 /// Writes a corpus of `bytes` bytes made from `seed` to the file `path`
 /// (replacing it), after checking that it fits on the disk; a progress bar
 /// unless `quiet`. On failure no partial file is left.
+///
+/// ```
+/// use shmlab::lessons::wordcount::{WordcountError, generate, make_corpus};
+///
+/// # fn main() -> anyhow::Result<()> {
+/// let path = std::env::temp_dir().join(format!("shmlab-doctest-{}.txt", std::process::id()));
+/// make_corpus(&path, 5_000, 10, true)?;
+/// assert_eq!(std::fs::read(&path)?, generate(5_000, 10));
+/// std::fs::remove_file(&path)?;
+/// assert!(matches!(make_corpus(&path, 0, 10, true), Err(WordcountError::EmptyCorpus)));
+/// # Ok(()) }
+/// ```
 pub fn make_corpus(path: &Path, bytes: u64, seed: u64, quiet: bool) -> Result<(), WordcountError> {
     if bytes == 0 {
         return Err(WordcountError::EmptyCorpus);
@@ -1626,9 +1854,21 @@ pub fn parse_mb(s: &str) -> Result<u64, String> {
 
 /// The name prefix of the lab's temporary corpora in the temp directory;
 /// the creator's pid follows.
-pub const TEMP_PREFIX: &str = "shmlab-wordcount-";
+const TEMP_PREFIX: &str = "shmlab-wordcount-";
 
 /// A generated corpus in the temp directory, removed when dropped.
+///
+/// ```
+/// use shmlab::lessons::wordcount::TempCorpus;
+///
+/// # fn main() -> anyhow::Result<()> {
+/// let corpus = TempCorpus::create(5_000, 10, true)?;
+/// let path = corpus.path().to_path_buf();
+/// assert!(path.exists());
+/// drop(corpus);
+/// assert!(!path.exists());
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct TempCorpus {
     path: PathBuf,
@@ -1637,6 +1877,15 @@ pub struct TempCorpus {
 impl TempCorpus {
     /// Generates a corpus of `bytes` bytes from `seed` in the temp
     /// directory, named after this process.
+    ///
+    /// ```
+    /// use shmlab::lessons::wordcount::{TempCorpus, generate};
+    ///
+    /// # fn main() -> anyhow::Result<()> {
+    /// let corpus = TempCorpus::create(5_000, 7, true)?;
+    /// assert_eq!(std::fs::read(corpus.path())?, generate(5_000, 7));
+    /// # Ok(()) }
+    /// ```
     pub fn create(bytes: u64, seed: u64, quiet: bool) -> Result<TempCorpus, WordcountError> {
         let path = std::env::temp_dir().join(format!("{TEMP_PREFIX}{}.txt", std::process::id()));
         make_corpus(&path, bytes, seed, quiet)?;
@@ -1644,6 +1893,15 @@ impl TempCorpus {
     }
 
     /// Where it is.
+    ///
+    /// ```
+    /// use shmlab::lessons::wordcount::TempCorpus;
+    ///
+    /// # fn main() -> anyhow::Result<()> {
+    /// let corpus = TempCorpus::create(1_000, 10, true)?;
+    /// assert!(corpus.path().starts_with(std::env::temp_dir()));
+    /// # Ok(()) }
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -1658,7 +1916,7 @@ impl Drop for TempCorpus {
 /// Removes temporary corpora whose creator is gone (a lab interrupted
 /// with Ctrl-C exits at once, without dropping its [`TempCorpus`]).
 /// Returns how many were removed.
-pub fn clean_stale_corpora() -> usize {
+fn clean_stale_corpora() -> usize {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return 0;
     };
@@ -1683,6 +1941,25 @@ pub fn clean_stale_corpora() -> usize {
 // ------------------------------------------------------------------- lab
 
 /// Options of lab 10.
+///
+/// ```
+/// use shmlab::lessons::wordcount::{self, FourCounts, WordcountConfig};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their tasks here
+///     // Count a file of your own instead of a generated corpus.
+///     let path = std::env::temp_dir().join(format!("shmlab-doctest-{}.txt", std::process::id()));
+///     std::fs::write(&path, "The dog saw a cat. A boy, a girl and a DOG.\n".repeat(100))?;
+///     let config = WordcountConfig {
+///         corpus: Some(path.clone()), bytes: 0, seed: 0, workers: 2, chunks: 4,
+///         top: 3, repeats: 1, locked_bytes: 1_000, quiet: true,
+///     };
+///     let report = wordcount::run(&config)?;
+///     assert_eq!(report.counts, FourCounts { dog: 200, cat: 100, boy: 100, girl: 100 });
+///     std::fs::remove_file(&path)?;
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct WordcountConfig {
     /// Count this file; `None`: generate a temporary corpus and delete it
@@ -1707,6 +1984,13 @@ pub struct WordcountConfig {
 }
 
 /// The four words' counts.
+///
+/// ```
+/// use shmlab::lessons::wordcount::{FourCounts, count_four};
+///
+/// let counts = FourCounts::from(count_four(b"dog cat dog girl"));
+/// assert_eq!(counts, FourCounts { dog: 2, cat: 1, boy: 0, girl: 1 });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct FourCounts {
     /// `dog`.
@@ -1731,6 +2015,22 @@ impl From<[u64; 4]> for FourCounts {
 }
 
 /// One timed variant.
+///
+/// ```
+/// # use shmlab::lessons::wordcount::{self, WordcountConfig};
+/// # fn main() -> anyhow::Result<()> {
+/// # shmlab::entry(); // pool workers run their tasks here
+/// # let config = WordcountConfig {
+/// #     corpus: None, bytes: 20_000, seed: 10, workers: 2, chunks: 4,
+/// #     top: 3, repeats: 1, locked_bytes: 5_000, quiet: true,
+/// # };
+/// let report = wordcount::run(&config)?; // a tiny config: a 20 kB corpus
+/// let variants: Vec<&str> = report.results.iter().map(|r| r.variant).collect();
+/// assert_eq!(variants, ["reference", "serial-four", "pool-four",
+///                       "serial-words", "pool-words", "locked-table"]);
+/// assert!(report.results.iter().all(|r| r.agrees));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct VariantResult {
     /// `reference`, `serial-four`, `pool-four`, `serial-words`,
@@ -1758,6 +2058,22 @@ pub struct VariantResult {
 /// `counts: {dog, cat, boy, girl}`, `top: [{word, count}]`; `repeats`,
 /// `locked_bytes`; and `results: [{variant, workers, bytes, seconds,
 /// mb_per_s, agrees, counts: {dog, cat, boy, girl}}]`.
+///
+/// ```
+/// # use shmlab::lessons::wordcount::{self, WordcountConfig};
+/// # fn main() -> anyhow::Result<()> {
+/// # shmlab::entry(); // pool workers run their tasks here
+/// # let config = WordcountConfig {
+/// #     corpus: None, bytes: 20_000, seed: 10, workers: 2, chunks: 4,
+/// #     top: 3, repeats: 1, locked_bytes: 5_000, quiet: true,
+/// # };
+/// let report = wordcount::run(&config)?; // a tiny config: a 20 kB corpus
+/// let json = serde_json::to_value(&report)?;
+/// assert_eq!(json["lab"], "lab10-wordcount");
+/// assert_eq!(json["generated"], true);
+/// assert_eq!(json["top"][0]["word"], "the"); // Zipf's most frequent word
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Serialize)]
 pub struct WordcountReport {
     /// `lab`, `ok` and `verdict`.
@@ -1850,6 +2166,23 @@ fn row(variant: &'static str, workers: usize, bytes: u64, timing: Timing) -> Var
 }
 
 /// Runs lab 10.
+///
+/// ```
+/// use shmlab::lessons::wordcount::{self, WordcountConfig};
+/// use shmlab::report::Report;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their tasks here
+///     let config = WordcountConfig {
+///         corpus: None, bytes: 20_000, seed: 10, workers: 2, chunks: 4,
+///         top: 3, repeats: 1, locked_bytes: 5_000, quiet: true,
+///     };
+///     let report = wordcount::run(&config)?;
+///     assert!(report.ok(), "{}", report.verdict()); // every variant agreed
+///     assert_eq!(report.bytes, 20_000);
+///     Ok(())
+/// }
+/// ```
 pub fn run(config: &WordcountConfig) -> Result<WordcountReport, WordcountError> {
     clean_stale_corpora();
     let temp = match &config.corpus {
