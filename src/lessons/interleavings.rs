@@ -598,7 +598,7 @@ pub struct Replay {
 /// let config = InterleavingsConfig { workers: 2, increments: 1, schedule: None };
 /// let loom = interleavings::run(&config)?.loom;
 /// assert_eq!(loom.test, LOOM_TEST);
-/// assert!(loom.command.contains("--cfg loom") && loom.command.contains("--test counter"));
+/// assert!(loom.command.contains("--cfg loom") && loom.command.contains("--test race"));
 /// # Ok::<(), interleavings::InterleavingsError>(())
 /// ```
 #[derive(Debug, Clone, Serialize)]

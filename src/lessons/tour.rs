@@ -91,6 +91,18 @@ fn stop<R: Report, E: std::fmt::Display>(
 }
 
 /// Runs every lab with quick settings; prints progress when `live`.
+///
+/// The whole course in a few seconds — the same run as `cargo run
+/// --release`, quietly:
+///
+/// ```
+/// fn main() {
+///     shmlab::entry(); // the labs start worker processes
+///     let tour = shmlab::lessons::tour::run(false);
+///     assert_eq!(tour.stops.len(), 12);
+///     assert!(tour.stops.iter().all(|stop| stop.ok), "{:#?}", tour.stops);
+/// }
+/// ```
 pub fn run(live: bool) -> TourReport {
     let stale = crate::cleanup::clean()
         .map(|r| r.removed)

@@ -1887,7 +1887,12 @@ impl TempCorpus {
     /// # Ok(()) }
     /// ```
     pub fn create(bytes: u64, seed: u64, quiet: bool) -> Result<TempCorpus, WordcountError> {
-        let path = std::env::temp_dir().join(format!("{TEMP_PREFIX}{}.txt", std::process::id()));
+        // The pid lets a later run remove the file if this process is
+        // killed; the sequence number keeps two corpora of one process apart.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("{TEMP_PREFIX}{}-{seq}.txt", std::process::id());
+        let path = std::env::temp_dir().join(name);
         make_corpus(&path, bytes, seed, quiet)?;
         Ok(TempCorpus { path })
     }
@@ -1927,7 +1932,8 @@ fn clean_stale_corpora() -> usize {
             .to_str()
             .and_then(|n| n.strip_prefix(TEMP_PREFIX))
             .and_then(|n| n.strip_suffix(".txt"))
-            .and_then(|n| n.parse::<u32>().ok())
+            .and_then(|n| n.split_once('-'))
+            .and_then(|(pid, _seq)| pid.parse::<u32>().ok())
         else {
             continue;
         };
