@@ -14,15 +14,18 @@ use shmlab::lessons::interleavings::{self, InterleavingsConfig};
 #[derive(Parser)]
 #[command(name = "lab07-interleavings", version)]
 struct Args {
-    /// Workers, each doing `load; add; store` (1 to 4, named A to D).
-    #[arg(long, default_value = "2", value_parser = parse_interleaving_workers)]
-    workers: usize,
+    /// Workers, each doing `load; add; store` (1 to 4, named A to D)
+    /// [default: 2, or read off --schedule].
+    #[arg(long, value_parser = parse_interleaving_workers)]
+    workers: Option<usize>,
     /// Increments per worker, 3 steps each (at most 1_000_000 interleavings
-    /// in all: 2 workers up to 3, 3 or 4 workers 1).
-    #[arg(long, default_value = "1", value_parser = |s: &str| parse_count(s, 1000))]
-    increments: u64,
+    /// in all: 2 workers up to 3, 3 or 4 workers 1) [default: 1, or read off
+    /// --schedule].
+    #[arg(long, value_parser = |s: &str| parse_count(s, 1000))]
+    increments: Option<u64>,
     /// Replay one interleaving step by step, given as worker letters, one per
-    /// step (e.g. AABABB; each worker 3 x increments times).
+    /// step (e.g. AABABB; each worker 3 x increments times; the sizes not
+    /// given are read off the letters).
     #[arg(long, value_name = "SPEC")]
     schedule: Option<String>,
     #[command(flatten)]
@@ -33,10 +36,13 @@ fn main() -> anyhow::Result<ExitCode> {
     shmlab::entry(); // no workers here, but every lab starts the same way
     let args = Args::parse();
     shmlab::cleanup::clean_and_report(); // segments leaked by killed runs
-    let config = InterleavingsConfig {
-        workers: args.workers,
-        increments: args.increments,
-        schedule: args.schedule,
+    let config = match args.schedule {
+        Some(schedule) => InterleavingsConfig::replay(schedule, args.workers, args.increments),
+        None => InterleavingsConfig {
+            workers: args.workers.unwrap_or(2),
+            increments: args.increments.unwrap_or(1),
+            schedule: None,
+        },
     };
     // Whether the options fit together (the number of interleavings, a
     // schedule's letters) is known only once all are parsed; report it as a

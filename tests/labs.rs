@@ -260,6 +260,18 @@ fn lab07_counts_every_interleaving_and_replays_one() {
             .is_some_and(|c| c.contains("--test race racy"))
     );
 
+    // Sizes not given are read off the schedule's letters.
+    let r = json_report(LAB07, &["--schedule", "AAAAABBBBBBA"]);
+    assert_eq!(
+        (r["workers"].as_u64(), r["increments"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(r["interleavings"], 924, "C(12, 6)");
+    assert_eq!(
+        (r["replay"]["final"].as_i64(), r["replay"]["lost"].as_i64()),
+        (Some(2), Some(2))
+    );
+
     let r = json_report(LAB07, &["--workers", "3"]);
     assert_eq!(r["interleavings"], 1680, "9! / (3!)^3");
     assert_eq!(r["lost_update_interleavings"], 1674);

@@ -189,6 +189,48 @@ pub struct InterleavingsConfig {
     pub schedule: Option<String>,
 }
 
+impl InterleavingsConfig {
+    /// A replay of `schedule`, with the workers and increments that were not
+    /// given read off its letters: as many workers as the last letter names
+    /// (`C` → 3), and a third as many increments as worker `A` has steps.
+    /// A schedule that fits no size is left for [`run`] to reject with a
+    /// precise error.
+    ///
+    /// ```
+    /// use shmlab::lessons::interleavings::{self, InterleavingsConfig};
+    ///
+    /// let config = InterleavingsConfig::replay("AAAAABBBBBBA".into(), None, None);
+    /// assert_eq!((config.workers, config.increments), (2, 2));
+    /// let report = interleavings::run(&config)?;
+    /// let replay = report.replay.expect("a replay");
+    /// // A's last store writes back the 2 it computed before B ran: B's two
+    /// // updates are lost.
+    /// assert_eq!((replay.outcome.final_value, replay.outcome.lost), (2, 2));
+    /// # Ok::<(), interleavings::InterleavingsError>(())
+    /// ```
+    pub fn replay(schedule: String, workers: Option<usize>, increments: Option<u64>) -> Self {
+        // Letters as `run` reads them: case does not matter, other
+        // characters are left for it to accept or reject.
+        let letters = || {
+            schedule
+                .chars()
+                .map(|c| c.to_ascii_uppercase())
+                .filter(char::is_ascii_uppercase)
+        };
+        let named = letters()
+            .map(|c| usize::from(c as u8 - b'A') + 1)
+            .max()
+            .filter(|&w| w <= MAX_WORKERS);
+        let a_steps = letters().filter(|&c| c == 'A').count() as u64;
+        let read_off = (a_steps > 0 && a_steps % 3 == 0).then_some(a_steps / 3);
+        InterleavingsConfig {
+            workers: workers.or(named).unwrap_or(2),
+            increments: increments.or(read_off).unwrap_or(1),
+            schedule: Some(schedule),
+        }
+    }
+}
+
 /// The letter of worker `index` (< [`MAX_WORKERS`]): 0 is `A`.
 fn letter(index: usize) -> char {
     char::from(b'A' + index as u8)
