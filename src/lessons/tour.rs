@@ -96,9 +96,11 @@ fn stop<R: Report, E: std::fmt::Display>(
 /// --release`, quietly:
 ///
 /// ```
+/// use shmlab::lessons::tour;
+///
 /// fn main() {
 ///     shmlab::entry(); // the labs start worker processes
-///     let tour = shmlab::lessons::tour::run(false);
+///     let tour = tour::run(false);
 ///     assert_eq!(tour.stops.len(), 12);
 ///     assert!(tour.stops.iter().all(|stop| stop.ok), "{:#?}", tour.stops);
 /// }
