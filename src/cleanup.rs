@@ -68,6 +68,17 @@ pub(crate) fn remove_owned_segments() -> usize {
 }
 
 /// What [`clean`] did.
+///
+/// ```
+/// use shmlab::SharedValue;
+///
+/// let mine = SharedValue::<i64>::create(0)?;
+/// let report = shmlab::cleanup::clean()?;
+/// // Its creator (this process) is alive, so it is kept.
+/// assert!(report.in_use.contains(&mine.name().to_string()));
+/// assert!(!report.removed.contains(&mine.name().to_string()));
+/// # Ok::<(), anyhow::Error>(())
+/// ```
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct CleanReport {
     /// Stale segments removed (their creator no longer runs).
@@ -98,10 +109,16 @@ fn pid_from_name(name: &str) -> Option<u32> {
 /// processes and files that are not shmlab's are left alone.
 ///
 /// ```
-/// let report = shmlab::cleanup::clean().unwrap();
-/// for name in &report.removed {
-///     println!("removed stale segment {name}");
-/// }
+/// use std::path::Path;
+/// use shmlab::cleanup::{SHM_DIR, clean};
+///
+/// // A default name whose creator pid cannot exist: a leftover of a dead process.
+/// let stale = Path::new(SHM_DIR).join("shmlab_4000000000_0badf00d");
+/// std::fs::write(&stale, b"")?;
+/// let report = clean()?;
+/// assert!(!stale.exists());
+/// assert!(report.removed.iter().all(|name| name.starts_with("shmlab")));
+/// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn clean() -> std::io::Result<CleanReport> {
     let mut report = CleanReport::default();
@@ -140,6 +157,17 @@ pub fn clean() -> std::io::Result<CleanReport> {
 /// [`clean`], telling the user on stderr what it removed. Labs call this at
 /// start, so segments leaked by an earlier lab killed with SIGKILL do not
 /// pile up.
+///
+/// ```
+/// use std::path::Path;
+/// use shmlab::cleanup::{SHM_DIR, clean_and_report};
+///
+/// let stale = Path::new(SHM_DIR).join("shmlab_4000000001_0badcafe");
+/// std::fs::write(&stale, b"")?;
+/// clean_and_report(); // "removed 1 stale shared memory segment(s) ..." on stderr
+/// assert!(!stale.exists());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn clean_and_report() {
     match clean() {
         Ok(report) if !report.removed.is_empty() => eprintln!(
@@ -154,6 +182,19 @@ pub fn clean_and_report() {
 
 /// Names of the `shmlab` files in `/dev/shm` whose name shows creator `pid`
 /// (default names only). Tests use it to check that nothing leaked.
+///
+/// ```
+/// use shmlab::SharedValue;
+/// use shmlab::cleanup::segments_of;
+///
+/// let me = std::process::id();
+/// let value = SharedValue::<i64>::create(0)?;
+/// let name = value.name().to_string();
+/// assert!(segments_of(me).contains(&name));
+/// drop(value); // unlinks it
+/// assert!(!segments_of(me).contains(&name));
+/// # Ok::<(), anyhow::Error>(())
+/// ```
 pub fn segments_of(pid: u32) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(SHM_DIR) else {
         return Vec::new();

@@ -6,6 +6,18 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 /// The three keys every lab's JSON starts with (flattened into the report).
+///
+/// ```
+/// use shmlab::report::Outcome;
+///
+/// let outcome = Outcome { lab: "lab04-race", ok: true, verdict: "no update was lost".into() };
+/// let json = serde_json::to_value(&outcome)?;
+/// let expected = serde_json::json!({
+///     "lab": "lab04-race", "ok": true, "verdict": "no update was lost"
+/// });
+/// assert_eq!(json, expected);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     /// The lab's binary name, e.g. `"lab04-race"`.
@@ -18,16 +30,89 @@ pub struct Outcome {
 
 /// What every lab report provides. Its JSON form always has the keys `lab`,
 /// `ok` and `verdict` (from its [`Outcome`]).
+///
+/// A report of your own needs its outcome and a text body:
+///
+/// ```
+/// use shmlab::report::{Outcome, Report};
+///
+/// #[derive(serde::Serialize)]
+/// struct Tally {
+///     #[serde(flatten)]
+///     outcome: Outcome,
+///     count: u64,
+/// }
+///
+/// impl Report for Tally {
+///     fn outcome(&self) -> &Outcome {
+///         &self.outcome
+///     }
+///     fn render(&self) -> String {
+///         format!("counted {}\n", self.count)
+///     }
+/// }
+///
+/// let tally = Tally {
+///     outcome: Outcome { lab: "my-lab", ok: true, verdict: "exact".into() },
+///     count: 4000,
+/// };
+/// assert_eq!(tally.render(), "counted 4000\n");
+/// assert!(tally.ok());
+/// assert_eq!(serde_json::to_value(&tally)?["count"], 4000);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 pub trait Report: Serialize {
     /// The lab, whether it was ok, and its verdict.
+    ///
+    /// ```
+    /// # use shmlab::lessons::interleavings::{self, InterleavingsConfig};
+    /// use shmlab::report::Report;
+    ///
+    /// # let config = InterleavingsConfig { workers: 2, increments: 1, schedule: None };
+    /// let report = interleavings::run(&config)?; // lab 07 runs no processes
+    /// assert_eq!(report.outcome().lab, "lab07-interleavings");
+    /// # Ok::<(), anyhow::Error>(())
+    /// ```
     fn outcome(&self) -> &Outcome;
     /// The human-readable body, without the verdict.
+    ///
+    /// ```
+    /// # use shmlab::lessons::interleavings::{self, InterleavingsConfig};
+    /// use shmlab::report::Report;
+    ///
+    /// # let config = InterleavingsConfig { workers: 2, increments: 1, schedule: None };
+    /// let report = interleavings::run(&config)?; // lab 07 runs no processes
+    /// let text = report.render();
+    /// assert!(text.starts_with("2 workers (A, B) x 1 increment on one counter"));
+    /// assert!(!text.contains(report.verdict())); // `emit` prints the verdict after it
+    /// # Ok::<(), anyhow::Error>(())
+    /// ```
     fn render(&self) -> String;
     /// Whether the lab showed what it should.
+    ///
+    /// ```
+    /// # use shmlab::lessons::interleavings::{self, InterleavingsConfig};
+    /// use shmlab::report::Report;
+    ///
+    /// # let config = InterleavingsConfig { workers: 2, increments: 1, schedule: None };
+    /// let report = interleavings::run(&config)?; // lab 07 runs no processes
+    /// assert!(report.ok()); // the enumeration matched both formulas
+    /// # Ok::<(), anyhow::Error>(())
+    /// ```
     fn ok(&self) -> bool {
         self.outcome().ok
     }
     /// One line: what happened and why.
+    ///
+    /// ```
+    /// # use shmlab::lessons::interleavings::{self, InterleavingsConfig};
+    /// use shmlab::report::Report;
+    ///
+    /// # let config = InterleavingsConfig { workers: 2, increments: 1, schedule: None };
+    /// let report = interleavings::run(&config)?; // lab 07 runs no processes
+    /// assert!(report.verdict().contains("20 interleavings"));
+    /// # Ok::<(), anyhow::Error>(())
+    /// ```
     fn verdict(&self) -> &str {
         &self.outcome().verdict
     }
@@ -35,6 +120,17 @@ pub trait Report: Serialize {
 
 /// Prints `report` (as JSON if `json`) and returns the exit code: success if
 /// the report is ok.
+///
+/// ```
+/// use std::process::ExitCode;
+/// use shmlab::lessons::interleavings::{self, InterleavingsConfig};
+/// use shmlab::report;
+///
+/// let config = InterleavingsConfig { workers: 1, increments: 1, schedule: None };
+/// let code = report::emit(&interleavings::run(&config)?, true)?; // one JSON object
+/// assert_eq!(code, ExitCode::SUCCESS);
+/// # Ok::<(), anyhow::Error>(())
+/// ```
 pub fn emit<R: Report>(report: &R, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         println!("{}", serde_json::to_string_pretty(report)?);
@@ -50,7 +146,7 @@ pub fn emit<R: Report>(report: &R, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// Formats a rate such as `12.3 M/s`.
-pub fn rate(per_second: f64) -> String {
+pub(crate) fn rate(per_second: f64) -> String {
     if per_second >= 1e9 {
         format!("{:.2} G/s", per_second / 1e9)
     } else if per_second >= 1e6 {
@@ -65,11 +161,11 @@ pub fn rate(per_second: f64) -> String {
 /// A progress bar on standard error for long lab steps: drawn only on a
 /// terminal and never with `--json`, so piped output stays clean.
 #[derive(Debug)]
-pub struct Bar(Option<indicatif::ProgressBar>);
+pub(crate) struct Bar(Option<indicatif::ProgressBar>);
 
 impl Bar {
     /// A bar labelled `label`; hidden if `quiet` or stderr is not a terminal.
-    pub fn new(label: &str, quiet: bool) -> Bar {
+    pub(crate) fn new(label: &str, quiet: bool) -> Bar {
         use std::io::IsTerminal;
         if quiet || !std::io::stderr().is_terminal() {
             return Bar(None);
@@ -87,7 +183,7 @@ impl Bar {
     }
 
     /// Moves the bar to `progress` (`done` of `total`, once known).
-    pub fn update(&self, progress: crate::pool::Progress) {
+    pub(crate) fn update(&self, progress: crate::pool::Progress) {
         if let Some(bar) = &self.0 {
             if let Some(total) = progress.total {
                 bar.set_length(total as u64);
@@ -97,7 +193,7 @@ impl Bar {
     }
 
     /// Removes the bar from the terminal.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.0 {
             bar.finish_and_clear();
         }
@@ -105,12 +201,19 @@ impl Bar {
 }
 
 /// The median of `values` (0 when empty).
+///
+/// ```
+/// use shmlab::report::median;
+///
+/// assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+/// assert_eq!(median(&[]), 0.0);
+/// ```
 pub fn median(values: &[f64]) -> f64 {
     percentile(values, 0.5)
 }
 
 /// The `q`-quantile (0.0..=1.0, nearest rank) of `values` (0 when empty).
-pub fn percentile(values: &[f64], q: f64) -> f64 {
+pub(crate) fn percentile(values: &[f64], q: f64) -> f64 {
     if values.is_empty() {
         return 0.0;
     }

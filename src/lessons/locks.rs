@@ -17,6 +17,26 @@ const GATE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const INITIAL_BALANCE: i64 = 1000;
 
 /// Options of lab 05.
+///
+/// ```
+/// use std::time::Duration;
+/// use shmlab::lessons::locks::{self, LocksConfig};
+/// use shmlab::report::Report;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the lab's workers run their tasks in here
+///     let config = LocksConfig {
+///         workers: 2,
+///         accounts: 4,
+///         transfers: 100,
+///         increments: 1000,
+///         timeout: Duration::from_millis(10),
+///     };
+///     let report = locks::run(&config)?;
+///     assert!(report.ok(), "{}", report.verdict());
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct LocksConfig {
     /// Worker processes for the transfers and the contended throughput.
@@ -32,6 +52,22 @@ pub struct LocksConfig {
 }
 
 /// One run of the transfer workload.
+///
+/// ```
+/// use shmlab::lessons::locks::{INITIAL_BALANCE, InvariantRow};
+///
+/// let total = 4 * INITIAL_BALANCE; // four accounts
+/// let row = InvariantRow {
+///     mode: "unlocked",
+///     total_before: total,
+///     total_after: total - 7, // updates lost between load and store
+///     invariant_kept: false,
+///     seconds: 0.01,
+/// };
+/// assert_eq!(row.invariant_kept, row.total_before == row.total_after);
+/// assert_eq!(serde_json::to_value(&row)?["total_after"], 3993);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct InvariantRow {
     /// `unlocked` or `locked`.
@@ -47,6 +83,15 @@ pub struct InvariantRow {
 }
 
 /// Lock throughput: a locked counter.
+///
+/// ```
+/// use shmlab::lessons::locks::ThroughputRow;
+///
+/// let row = ThroughputRow { lock: "futex", processes: 2, ops_per_s: 2.5e7, exact: true };
+/// let json = serde_json::to_value(&row)?;
+/// assert_eq!((json["lock"].as_str(), json["exact"].as_bool()), (Some("futex"), Some(true)));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct ThroughputRow {
     /// `futex` (shmlab's) or `os` (pthread).
@@ -60,6 +105,16 @@ pub struct ThroughputRow {
 }
 
 /// A timed lock against a holder that does not let go.
+///
+/// ```
+/// use shmlab::lessons::locks::TimedRow;
+///
+/// let row = TimedRow { lock: "os", timeout_ms: 100.0, gave_up: true, waited_ms: 100.2 };
+/// // What lab 05 checks: it gave up, and not before the timeout.
+/// assert!(row.gave_up && row.waited_ms >= row.timeout_ms * 0.99);
+/// assert_eq!(serde_json::to_value(&row)?["lock"], "os");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct TimedRow {
     /// Which lock.
@@ -73,6 +128,20 @@ pub struct TimedRow {
 }
 
 /// A holder killed with SIGKILL while holding the lock.
+///
+/// ```
+/// use shmlab::lessons::locks::OwnerDeathRow;
+///
+/// let row = OwnerDeathRow {
+///     lock: "futex",
+///     holder_pid: 4242,
+///     holder_exit: "killed by SIGKILL".to_string(),
+///     owner_died_reported: true,
+///     recover_ms: 0.4,
+/// };
+/// assert_eq!(serde_json::to_value(&row)?["owner_died_reported"], true);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct OwnerDeathRow {
     /// Which lock.
@@ -92,6 +161,27 @@ pub struct OwnerDeathRow {
 /// seconds}]`, `throughput: [{lock, processes, ops_per_s, exact}]`,
 /// `timed: [{lock, timeout_ms, gave_up, waited_ms}]`, `owner_death:
 /// [{lock, holder_pid, holder_exit, owner_died_reported, recover_ms}]`.
+///
+/// ```
+/// use std::time::Duration;
+/// use shmlab::lessons::locks::{self, LocksConfig};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the lab's workers run their tasks in here
+///     let config = LocksConfig {
+///         workers: 2,
+///         accounts: 4,
+///         transfers: 100,
+///         increments: 1000,
+///         timeout: Duration::from_millis(10),
+///     };
+///     let json = serde_json::to_value(locks::run(&config)?)?;
+///     assert_eq!(json["lab"], "lab05-locks");
+///     assert_eq!(json["invariant"][1]["mode"], "locked");
+///     assert_eq!(json["owner_death"].as_array().map(Vec::len), Some(2)); // futex and OS
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Serialize)]
 pub struct LocksReport {
     /// `lab`, `ok` and `verdict`.
@@ -112,6 +202,13 @@ pub struct LocksReport {
 }
 
 /// Why lab 05 could not run.
+///
+/// ```
+/// use shmlab::lessons::locks::LocksError;
+///
+/// let err = LocksError::Task("the accounts segment is gone".to_string());
+/// assert_eq!(err.to_string(), "a worker failed: the accounts segment is gone");
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum LocksError {
     /// Shared memory.
@@ -321,6 +418,27 @@ fn throughput(
 }
 
 /// Runs lab 05.
+///
+/// ```
+/// use std::time::Duration;
+/// use shmlab::lessons::locks::{self, LocksConfig};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the lab's workers run their tasks in here
+///     let config = LocksConfig {
+///         workers: 2,
+///         accounts: 4,
+///         transfers: 100,
+///         increments: 1000,
+///         timeout: Duration::from_millis(10),
+///     };
+///     let report = locks::run(&config)?;
+///     assert!(report.invariant[1].invariant_kept); // locked transfers keep the total
+///     assert!(report.timed.iter().all(|row| row.gave_up));
+///     assert!(report.owner_death.iter().all(|row| row.owner_died_reported));
+///     Ok(())
+/// }
+/// ```
 pub fn run(config: &LocksConfig) -> Result<LocksReport, LocksError> {
     let invariant = vec![transfers(config, false)?, transfers(config, true)?];
     let mut process_counts = vec![1];

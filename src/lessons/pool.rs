@@ -12,6 +12,20 @@ use crate::pool::{Pool, PoolError};
 use crate::report::{self, Bar, Outcome, Report};
 
 /// Options of lab 02.
+///
+/// ```
+/// use shmlab::lessons::pool::{self, PoolConfig};
+/// use shmlab::report::Report;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the lab's workers run their tasks in here
+///     let config =
+///         PoolConfig { workers: 2, tasks: 100, chunksizes: vec![10], repeats: 1, quiet: true };
+///     let report = pool::run(&config)?;
+///     assert!(report.ok(), "{}", report.verdict());
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
     /// Worker processes in the pool.
@@ -27,12 +41,26 @@ pub struct PoolConfig {
 }
 
 /// `x³`: the tutorials' first pool example.
+///
+/// ```
+/// use shmlab::lessons::pool::cube;
+///
+/// assert_eq!(cube(3), 27);
+/// assert_eq!((0..5).map(cube).collect::<Vec<_>>(), [0, 1, 8, 27, 64]);
+/// ```
 pub fn cube(x: u64) -> u64 {
     x * x * x
 }
 crate::task!(cube);
 
 /// `xⁿ`: a task of two arguments, for `starmap`.
+///
+/// ```
+/// use shmlab::lessons::pool::power_n;
+///
+/// assert_eq!(power_n(2, 10), 1024);
+/// assert_eq!(power_n(7, 0), 1);
+/// ```
 pub fn power_n(x: u64, n: u32) -> u64 {
     x.pow(n)
 }
@@ -40,6 +68,16 @@ crate::task!(power_n);
 
 /// Returns `x` after `(8 - x) × 4` ms of simulated work, so that later
 /// items finish first.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use shmlab::lessons::pool::countdown;
+///
+/// let started = Instant::now();
+/// assert_eq!(countdown(7), 7); // 4 ms of "work"
+/// assert!(started.elapsed() >= Duration::from_millis(4));
+/// assert_eq!(countdown(8), 8); // none at all
+/// ```
 pub fn countdown(x: u64) -> u64 {
     std::thread::sleep(Duration::from_millis(8u64.saturating_sub(x) * 4));
     x
@@ -47,6 +85,13 @@ pub fn countdown(x: u64) -> u64 {
 crate::task!(countdown);
 
 /// `x + 1`, but panics on 3.
+///
+/// ```
+/// use shmlab::lessons::pool::fragile;
+///
+/// assert_eq!(fragile(2), 3);
+/// assert!(std::panic::catch_unwind(|| fragile(3)).is_err());
+/// ```
 pub fn fragile(x: u64) -> u64 {
     assert!(x != 3, "refusing to handle {x}");
     x + 1
@@ -55,6 +100,14 @@ crate::task!(fragile);
 
 /// `x + 1`, but on 5 its worker process kills itself with SIGKILL, as the
 /// OOM killer would.
+///
+/// ```
+/// use shmlab::lessons::pool::doomed;
+///
+/// assert_eq!(doomed(4), 5);
+/// // doomed(5) would SIGKILL this very process: only ever run it in a pool
+/// // (see `Pool::stats`).
+/// ```
 pub fn doomed(x: u64) -> u64 {
     if x == 5 {
         // SAFETY: kill with our own pid and a valid signal number touches no
@@ -66,6 +119,25 @@ pub fn doomed(x: u64) -> u64 {
 crate::task!(doomed);
 
 /// The tutorials' examples and their results.
+///
+/// ```
+/// use shmlab::lessons::pool::{Examples, cube, power_n};
+///
+/// // What each example must give, computed without a pool.
+/// let cubes: Vec<u64> = (0..256).map(cube).collect();
+/// let expected = Examples {
+///     cube_first: cubes[..8].to_vec(),
+///     cube_sum: cubes.iter().sum(),
+///     power_n: (0..=10).map(|n| power_n(2, n)).collect(),
+///     apply_async: cube(10),
+///     imap: (0..8).map(cube).collect(),
+///     imap_unordered: (0..8).collect(), // in some order
+///     map_async_sum: (0..1000).map(cube).sum(),
+///     all_correct: true,
+/// };
+/// assert_eq!(expected.cube_sum, 1_065_369_600);
+/// assert_eq!(expected.power_n[10], 1024);
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct Examples {
     /// `map(cube, 0..256)`: the first eight.
@@ -87,6 +159,21 @@ pub struct Examples {
 }
 
 /// What the two faults did.
+///
+/// ```
+/// use shmlab::lessons::pool::Faults;
+///
+/// let faults = Faults {
+///     panic: "task 3 panicked in worker 4242: refusing to handle 3".to_string(),
+///     killed: "task 5 failed: worker 4243 killed by SIGKILL".to_string(),
+///     others_completed: 9,
+///     workers_replaced: 1,
+///     seconds: 0.02,
+///     as_expected: true,
+/// };
+/// assert_eq!(serde_json::to_value(&faults)?["workers_replaced"], 1);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct Faults {
     /// `map(fragile, 0..10)`: the error (a panic in task 3).
@@ -104,6 +191,16 @@ pub struct Faults {
 }
 
 /// One timed row of the chunksize lesson.
+///
+/// ```
+/// use shmlab::lessons::pool::CallResult;
+///
+/// let row =
+///     CallResult { call: "map", chunksize: 100, tasks: 10_000, seconds: 0.02, us_per_task: 2.0 };
+/// assert_eq!(row.seconds / row.tasks as f64 * 1e6, row.us_per_task);
+/// assert_eq!(serde_json::to_value(&row)?["call"], "map");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct CallResult {
     /// `map`, `imap_unordered` or `apply_async`.
@@ -124,6 +221,21 @@ pub struct CallResult {
 /// all_correct}`, `faults: {panic, killed, others_completed,
 /// workers_replaced, seconds, as_expected}`, `repeats`, and `results:
 /// [{call, chunksize, tasks, seconds, us_per_task}]`.
+///
+/// ```
+/// use shmlab::lessons::pool::{self, PoolConfig};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the lab's workers run their tasks in here
+///     let config =
+///         PoolConfig { workers: 2, tasks: 100, chunksizes: vec![10], repeats: 1, quiet: true };
+///     let json = serde_json::to_value(pool::run(&config)?)?;
+///     assert_eq!(json["lab"], "lab02-pool");
+///     assert_eq!(json["examples"]["power_n"][10], 1024);
+///     assert_eq!(json["results"][0]["chunksize"], 10);
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Serialize)]
 pub struct PoolReport {
     /// `lab`, `ok` and `verdict`.
@@ -263,6 +375,23 @@ fn time_call(
 }
 
 /// Runs lab 02.
+///
+/// ```
+/// use shmlab::lessons::pool::{self, PoolConfig};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the lab's workers run their tasks in here
+///     let config =
+///         PoolConfig { workers: 2, tasks: 100, chunksizes: vec![10], repeats: 1, quiet: true };
+///     let report = pool::run(&config)?;
+///     assert!(report.examples.all_correct);
+///     // A task that panicked and a worker that was SIGKILLed failed only
+///     // their own items; the dead worker was replaced.
+///     assert_eq!(report.faults.others_completed, 9);
+///     assert_eq!(report.faults.workers_replaced, 1);
+///     Ok(())
+/// }
+/// ```
 pub fn run(config: &PoolConfig) -> Result<PoolReport, PoolError> {
     let started = Instant::now();
     let pool = Pool::new(config.workers)?;

@@ -10,6 +10,18 @@ use crate::process::{self, WorkerError};
 use crate::report::{self, Outcome, Report};
 
 /// Options of lab 01.
+///
+/// ```
+/// use shmlab::lessons::processes::{self, ProcessesConfig};
+/// use shmlab::report::Report;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the lab's workers run their tasks in here
+///     let report = processes::run(&ProcessesConfig { workers: 2, runs: 3 })?;
+///     assert!(report.ok(), "{}", report.verdict());
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ProcessesConfig {
     /// Workers to start and show.
@@ -20,14 +32,28 @@ pub struct ProcessesConfig {
 
 /// What a worker says about itself.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Hello {
+struct Hello {
     /// The worker's pid.
-    pub pid: u32,
+    pid: u32,
     /// Its parent's pid.
-    pub parent_pid: u32,
+    parent_pid: u32,
 }
 
 /// One row of the workers table.
+///
+/// ```
+/// use shmlab::lessons::processes::WorkerRow;
+///
+/// let row = WorkerRow {
+///     task: "linger (killed)",
+///     pid: 4242,
+///     exit: "killed by SIGKILL".to_string(),
+///     as_expected: true,
+/// };
+/// let json = serde_json::to_value(&row)?;
+/// assert_eq!(json["exit"], "killed by SIGKILL");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct WorkerRow {
     /// What the worker was asked to do.
@@ -45,6 +71,20 @@ pub struct WorkerRow {
 /// [{task, pid, exit, as_expected}]`, `global_in_workers`,
 /// `global_in_parent`, `runs`, `start_ms_median`, `start_ms_p90`,
 /// `start_ms_min`.
+///
+/// ```
+/// use shmlab::lessons::processes::{self, ProcessesConfig};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the lab's workers run their tasks in here
+///     let report = processes::run(&ProcessesConfig { workers: 1, runs: 1 })?;
+///     let json = serde_json::to_value(&report)?;
+///     assert_eq!(json["lab"], "lab01-processes");
+///     let tasks: Vec<&str> = report.workers.iter().map(|row| row.task).collect();
+///     assert_eq!(tasks, ["hello", "fail", "linger (killed)"]);
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Serialize)]
 pub struct ProcessesReport {
     /// `lab`, `ok` and `verdict`.
@@ -117,6 +157,19 @@ fn describe<R>(result: &Result<R, WorkerError>) -> String {
 }
 
 /// Runs lab 01.
+///
+/// ```
+/// use shmlab::lessons::processes::{self, ProcessesConfig};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the lab's workers run their tasks in here
+///     let report = processes::run(&ProcessesConfig { workers: 2, runs: 1 })?;
+///     // Each worker raised its own copy of COUNTER; the parent's never moved.
+///     assert_eq!(report.global_in_workers, [1000, 1000]);
+///     assert_eq!(report.global_in_parent, 0);
+///     Ok(())
+/// }
+/// ```
 pub fn run(config: &ProcessesConfig) -> Result<ProcessesReport, WorkerError> {
     let parent_pid = std::process::id();
     let mut rows = Vec::new();

@@ -13,6 +13,13 @@ use crate::shm::ShmError;
 const GATE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How messages travel.
+///
+/// ```
+/// use shmlab::lessons::queues::Transport;
+///
+/// assert_eq!(serde_json::to_string(&Transport::Pipe)?, r#""pipe""#);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Transport {
@@ -24,6 +31,12 @@ pub enum Transport {
 
 impl Transport {
     /// `"pipe"` or `"queue"`.
+    ///
+    /// ```
+    /// use shmlab::lessons::queues::Transport;
+    ///
+    /// assert_eq!(Transport::Queue.name(), "queue");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Transport::Pipe => "pipe",
@@ -33,6 +46,19 @@ impl Transport {
 }
 
 /// Options of lab 03.
+///
+/// ```
+/// use shmlab::lessons::queues::{self, QueuesConfig};
+/// use shmlab::report::Report;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the lab's workers run their tasks in here
+///     let config = QueuesConfig { workers: 2, tasks: 8, messages: 100, sizes: vec![64] };
+///     let report = queues::run(&config)?;
+///     assert!(report.ok(), "{}", report.verdict());
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct QueuesConfig {
     /// Workers in the out-of-order demo.
@@ -46,6 +72,21 @@ pub struct QueuesConfig {
 }
 
 /// One throughput run: one producer process, one consumer process.
+///
+/// ```
+/// use shmlab::lessons::queues::{Transport, TransportResult};
+///
+/// let run = TransportResult {
+///     transport: Transport::Queue,
+///     message_bytes: 64,
+///     messages: 1_000_000,
+///     seconds: 0.5,
+///     msgs_per_s: 2e6,
+///     mb_per_s: 128.0, // 2e6 messages/s × 64 bytes
+/// };
+/// assert_eq!(serde_json::to_value(&run)?["transport"], "queue");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct TransportResult {
     /// `pipe` or `queue`.
@@ -66,6 +107,20 @@ pub struct TransportResult {
 /// `arrival_order` (ranks as they arrived), `in_order_after_sort`,
 /// `out_of_order` (how many arrived after a higher rank), and `results:
 /// [{transport, message_bytes, messages, seconds, msgs_per_s, mb_per_s}]`.
+///
+/// ```
+/// use shmlab::lessons::queues::{self, QueuesConfig};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the lab's workers run their tasks in here
+///     let config = QueuesConfig { workers: 2, tasks: 8, messages: 100, sizes: vec![64] };
+///     let json = serde_json::to_value(queues::run(&config)?)?;
+///     assert_eq!(json["lab"], "lab03-queues");
+///     assert_eq!(json["arrival_order"].as_array().map(Vec::len), Some(8));
+///     assert_eq!(json["results"][0]["transport"], "pipe");
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Serialize)]
 pub struct QueuesReport {
     /// `lab`, `ok` and `verdict`.
@@ -86,6 +141,13 @@ pub struct QueuesReport {
 }
 
 /// Why lab 03 could not run.
+///
+/// ```
+/// use shmlab::lessons::queues::QueuesError;
+///
+/// let err = QueuesError::Task("message 3 has 12 bytes".to_string());
+/// assert_eq!(err.to_string(), "a worker failed: message 3 has 12 bytes");
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum QueuesError {
     /// A channel.
@@ -112,6 +174,15 @@ struct RankArgs {
 }
 
 /// A result tagged with the rank of the task that produced it.
+///
+/// ```
+/// use shmlab::lessons::queues::Ranked;
+///
+/// // What crosses the queue: a small JSON object.
+/// let result: Ranked = serde_json::from_str(r#"{"rank": 3, "value": 9}"#)?;
+/// assert_eq!((result.rank, result.value), (3, 9));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Ranked {
     /// The task's rank.
@@ -183,6 +254,18 @@ crate::task!(sink);
 
 /// Sends `messages` messages of `message_bytes` bytes from this process to
 /// a worker over `transport`, and times it.
+///
+/// ```
+/// use shmlab::lessons::queues::{Transport, throughput};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the consumer process runs in here
+///     let run = throughput(Transport::Pipe, 64, 200)?; // to one consumer process
+///     assert_eq!((run.messages, run.message_bytes), (200, 64));
+///     assert!(run.msgs_per_s > 0.0);
+///     Ok(())
+/// }
+/// ```
 pub fn throughput(
     transport: Transport,
     message_bytes: usize,
@@ -248,6 +331,20 @@ pub fn throughput(
 
 /// Runs the out-of-order demo: returns the ranks in arrival order and the
 /// results sorted back by rank.
+///
+/// ```
+/// use shmlab::lessons::queues::out_of_order;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the rank workers run in here
+///     let (arrived, sorted) = out_of_order(2, 8)?;
+///     assert_eq!(arrived.len(), 8); // ranks in whatever order they finished
+///     let ranks: Vec<usize> = sorted.iter().map(|r| r.rank).collect();
+///     assert_eq!(ranks, (0..8).collect::<Vec<_>>());
+///     assert!(sorted.iter().all(|r| r.value == (r.rank * r.rank) as u64));
+///     Ok(())
+/// }
+/// ```
 pub fn out_of_order(
     workers: usize,
     tasks: usize,
@@ -278,6 +375,19 @@ pub fn out_of_order(
 }
 
 /// Runs lab 03.
+///
+/// ```
+/// use shmlab::lessons::queues::{self, QueuesConfig};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the lab's workers run their tasks in here
+///     let config = QueuesConfig { workers: 2, tasks: 8, messages: 100, sizes: vec![64] };
+///     let report = queues::run(&config)?;
+///     assert!(report.in_order_after_sort); // the rank tags restore the order
+///     assert_eq!(report.results.len(), 2); // pipe and queue, 64-byte messages
+///     Ok(())
+/// }
+/// ```
 pub fn run(config: &QueuesConfig) -> Result<QueuesReport, QueuesError> {
     let (arrival_order, sorted) = out_of_order(config.workers, config.tasks)?;
     let out_of_order = arrival_order

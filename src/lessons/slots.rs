@@ -31,15 +31,17 @@
 //! padded ÷ unpadded ratio means here, next to the 1-worker control — or
 //! that false sharing cannot show here, and why.
 //!
-//! ```no_run
+//! ```
 //! use std::time::Duration;
 //! use shmlab::lessons::slots::{self, SlotsConfig};
 //!
-//! fn main() {
+//! fn main() -> anyhow::Result<()> {
 //!     shmlab::entry(); // pool workers run their loop here
-//!     let config = SlotsConfig { max_workers: 2, run_time: Duration::from_millis(20), repeats: 3 };
-//!     let report = slots::run(&config).unwrap();
-//!     println!("{}", report.outcome.verdict);
+//!     // A quick run; the lab's defaults time each cell for longer.
+//!     let config = SlotsConfig { max_workers: 2, run_time: Duration::from_millis(1), repeats: 1 };
+//!     let report = slots::run(&config)?;
+//!     assert!(report.outcome.ok, "{}", report.outcome.verdict);
+//!     Ok(())
 //! }
 //! ```
 
@@ -63,6 +65,20 @@ pub const SCALING_THRESHOLD: f64 = 1.3;
 pub const SYSFS_CPU: &str = "/sys/devices/system/cpu";
 
 /// Options of lab 06.
+///
+/// ```
+/// use std::time::Duration;
+/// use shmlab::lessons::slots::{self, SlotsConfig};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their loop here
+///     let config = SlotsConfig { max_workers: 1, run_time: Duration::from_millis(1), repeats: 1 };
+///     let report = slots::run(&config)?;
+///     assert!(report.outcome.ok);
+///     assert!(!report.false_sharing_can_show); // one worker shares nothing
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct SlotsConfig {
     /// Workers from 1 up to this.
@@ -74,6 +90,13 @@ pub struct SlotsConfig {
 }
 
 /// One logical CPU as sysfs describes it.
+///
+/// ```
+/// use shmlab::lessons::slots::Topology;
+///
+/// let first = &Topology::detect().cpus[0];
+/// assert!(first.thread_siblings.contains(&first.cpu)); // a core lists its own CPUs
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CpuPlace {
     /// The CPU number.
@@ -91,6 +114,16 @@ pub struct CpuPlace {
 }
 
 /// The CPUs this process may use, as the kernel reports them.
+///
+/// ```
+/// use shmlab::lessons::slots::Topology;
+/// use shmlab::process::allowed_cpus;
+///
+/// let here = Topology::detect();
+/// assert_eq!(here.logical_cpus, allowed_cpus().len().max(1));
+/// assert!(here.physical_cores <= here.logical_cpus);
+/// assert!(here.machine_logical_cpus >= here.logical_cpus);
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct Topology {
     /// Logical CPUs this process may use (`sched_getaffinity`).
@@ -122,6 +155,13 @@ pub struct Topology {
 }
 
 /// Parses a Linux CPU list such as `0-3,8,10-11`.
+///
+/// ```
+/// use shmlab::lessons::slots::parse_cpu_list;
+///
+/// assert_eq!(parse_cpu_list("0-3,8,10-11\n"), [0, 1, 2, 3, 8, 10, 11]);
+/// assert_eq!(parse_cpu_list(""), Vec::<usize>::new());
+/// ```
 pub fn parse_cpu_list(text: &str) -> Vec<usize> {
     let mut cpus = Vec::new();
     for part in text.trim().split(',').filter(|p| !p.is_empty()) {
@@ -143,6 +183,14 @@ fn read_trimmed(path: &Path) -> Option<String> {
 impl Topology {
     /// The topology of the CPUs this process may use, from
     /// `/sys/devices/system/cpu` and `/proc/cpuinfo`.
+    ///
+    /// ```
+    /// use shmlab::lessons::slots::Topology;
+    ///
+    /// let here = Topology::detect();
+    /// assert_eq!(here.cpus.len(), here.logical_cpus);
+    /// assert!(here.cache_line_bytes > 0);
+    /// ```
     pub fn detect() -> Topology {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         Topology::read(
@@ -154,6 +202,24 @@ impl Topology {
 
     /// The topology of `allowed` as described by a sysfs CPU directory
     /// (`root`, normally [`SYSFS_CPU`]) and the text of `/proc/cpuinfo`.
+    ///
+    /// ```
+    /// use shmlab::lessons::slots::Topology;
+    ///
+    /// // A fake sysfs: CPUs 0 and 1 are two threads of one core.
+    /// let root = std::env::temp_dir().join(format!("shmlab-doc-sysfs-{}", std::process::id()));
+    /// for cpu in 0..2 {
+    ///     let topology = root.join(format!("cpu{cpu}/topology"));
+    ///     std::fs::create_dir_all(&topology)?;
+    ///     std::fs::write(topology.join("thread_siblings_list"), "0-1\n")?;
+    /// }
+    /// let smt = Topology::read(&root, "model name\t: Test CPU\n", &[0, 1]);
+    /// std::fs::remove_dir_all(&root)?;
+    /// assert_eq!((smt.logical_cpus, smt.physical_cores), (2, 1));
+    /// assert_eq!(smt.smt_siblings, [[0, 1]]);
+    /// assert_eq!(smt.cpu_model.as_deref(), Some("Test CPU"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn read(root: &Path, cpuinfo: &str, allowed: &[usize]) -> Topology {
         let mut allowed = allowed.to_vec();
         if allowed.is_empty() {
@@ -245,11 +311,28 @@ impl Topology {
 
     /// The CPU worker `index` is pinned to: the `index`-th allowed CPU, round
     /// robin (as [`crate::process::pin_to_cpu`] does).
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use shmlab::lessons::slots::Topology;
+    ///
+    /// let t = Topology::read(Path::new("/no/sysfs"), "", &[2, 3]); // `taskset -c 2,3`
+    /// assert_eq!((t.worker_cpu(0), t.worker_cpu(1), t.worker_cpu(2)), (2, 3, 2));
+    /// ```
     pub fn worker_cpu(&self, index: usize) -> usize {
         self.cpus[index % self.cpus.len()].cpu
     }
 
     /// Whether sysfs puts logical CPUs `a` and `b` on one physical core.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use shmlab::lessons::slots::Topology;
+    ///
+    /// // Without sysfs every CPU counts as a core of its own.
+    /// let t = Topology::read(Path::new("/no/sysfs"), "", &[0, 1]);
+    /// assert!(t.same_core(1, 1) && !t.same_core(0, 1));
+    /// ```
     pub fn same_core(&self, a: usize, b: usize) -> bool {
         let siblings = |cpu| {
             self.cpus
@@ -265,6 +348,16 @@ impl Topology {
 /// process may use one CPU only, sysfs puts their CPUs on one core, or two
 /// of them counting privately did less than [`SCALING_THRESHOLD`]× the work
 /// of one (`probe_ratio`) — whatever sysfs says.
+///
+/// ```
+/// # use std::path::Path;
+/// # use shmlab::lessons::slots::Topology;
+/// # let two = Topology::read(Path::new("/no/sysfs"), "", &[0, 1]); // two CPUs, two cores
+/// use shmlab::lessons::slots::shares_a_core;
+///
+/// assert!(!shares_a_core(&two, 1.9)); // two workers did 1.9× the work of one
+/// assert!(shares_a_core(&two, 1.0)); // only one core's worth, whatever sysfs says
+/// ```
 pub fn shares_a_core(topology: &Topology, probe_ratio: f64) -> bool {
     topology.logical_cpus < 2
         || topology.same_core(topology.worker_cpu(0), topology.worker_cpu(1))
@@ -289,6 +382,17 @@ pub const TAKING_TURNS_ABOVE_NS: f64 = 20_000.0;
 /// longer than [`TAKING_TURNS_ABOVE_NS`] (the workers never run at the
 /// same moment; `None`: not one block of round trips finished within a
 /// second, see [`line_round_trip`]).
+///
+/// ```
+/// # use std::path::Path;
+/// # use shmlab::lessons::slots::Topology;
+/// # let two = Topology::read(Path::new("/no/sysfs"), "", &[0, 1]); // two CPUs, two cores
+/// use shmlab::lessons::slots::shares_l1;
+///
+/// assert!(!shares_l1(&two, Some(80.0))); // a line between two cores' caches
+/// assert!(shares_l1(&two, Some(12.0))); // too fast: SMT siblings, one L1
+/// assert!(shares_l1(&two, None)); // no round trip finished: taking turns
+/// ```
 pub fn shares_l1(topology: &Topology, round_trip_ns: Option<f64>) -> bool {
     topology.logical_cpus < 2
         || topology.same_core(topology.worker_cpu(0), topology.worker_cpu(1))
@@ -297,6 +401,19 @@ pub fn shares_l1(topology: &Topology, round_trip_ns: Option<f64>) -> bool {
 }
 
 /// Where one worker's slot lies in the segment.
+///
+/// ```
+/// # use std::path::Path;
+/// # use shmlab::lessons::slots::Topology;
+/// # let two = Topology::read(Path::new("/no/sysfs"), "", &[0, 1]); // two CPUs, two cores
+/// use shmlab::counting::Strategy;
+/// use shmlab::lessons::slots::layout;
+///
+/// let adjacent = layout(Strategy::Slots, 2, 64, &two);
+/// let (w0, w1) = (&adjacent.slots[0], &adjacent.slots[1]);
+/// assert_eq!(w1.offset_bytes - w0.offset_bytes, 8); // one i64 apart
+/// assert_eq!((w0.line, w0.cpu), (w0.offset_bytes / 64, 0));
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct SlotPlace {
     /// The worker.
@@ -311,6 +428,19 @@ pub struct SlotPlace {
 }
 
 /// How one strategy lays out the workers' slots.
+///
+/// ```
+/// # use std::path::Path;
+/// # use shmlab::lessons::slots::Topology;
+/// # let two = Topology::read(Path::new("/no/sysfs"), "", &[0, 1]); // two CPUs, two cores
+/// use shmlab::counting::{PADDED_STRIDE, Strategy};
+/// use shmlab::lessons::slots::layout;
+///
+/// let padded = layout(Strategy::PaddedSlots, 2, 64, &two);
+/// assert_eq!(padded.stride_bytes, PADDED_STRIDE * 8);
+/// assert_eq!(serde_json::to_value(&padded)?["strategy"], "padded-slots");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct SlotLayout {
     /// `slots` or `padded-slots`.
@@ -325,6 +455,18 @@ pub struct SlotLayout {
 
 /// The layout of `strategy`'s slots for `workers` workers, with lines of
 /// `line_bytes`.
+///
+/// ```
+/// # use std::path::Path;
+/// # use shmlab::lessons::slots::Topology;
+/// # let two = Topology::read(Path::new("/no/sysfs"), "", &[0, 1]); // two CPUs, two cores
+/// use shmlab::counting::Strategy;
+/// use shmlab::lessons::slots::layout;
+///
+/// // Four adjacent slots share one 64-byte line; padded ones share none.
+/// assert_eq!(layout(Strategy::Slots, 4, 64, &two).shared_lines, [[0, 1, 2, 3]]);
+/// assert!(layout(Strategy::PaddedSlots, 4, 64, &two).shared_lines.is_empty());
+/// ```
 pub fn layout(
     strategy: Strategy,
     workers: usize,
@@ -366,6 +508,14 @@ fn stride_cells(strategy: Strategy) -> usize {
 
 /// The scaling probe: a private count (map-reduce, nothing shared) with 1
 /// and with 2 workers, in the same rounds as the table.
+///
+/// ```
+/// use shmlab::lessons::slots::{SCALING_THRESHOLD, ScalingProbe};
+///
+/// let probe =
+///     ScalingProbe { one_worker_ops_per_s: 4e8, two_workers_ops_per_s: 7.8e8, ratio: 1.95 };
+/// assert!(probe.ratio >= SCALING_THRESHOLD); // two cores' worth
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct ScalingProbe {
     /// Median increments per second of one worker.
@@ -378,6 +528,16 @@ pub struct ScalingProbe {
 }
 
 /// Slot strides in bytes.
+///
+/// ```
+/// use shmlab::counting::PADDED_STRIDE;
+/// use shmlab::lessons::slots::Strides;
+///
+/// let strides = Strides { slots: 8, padded: PADDED_STRIDE * 8 };
+/// assert!(strides.padded >= 64); // at least a cache line apart
+/// assert_eq!(serde_json::to_value(&strides)?["slots"], 8);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct Strides {
     /// Adjacent slots: one `i64`.
@@ -387,6 +547,20 @@ pub struct Strides {
 }
 
 /// One cell of the table.
+///
+/// ```
+/// use shmlab::lessons::slots::SlotsResult;
+///
+/// let cell = SlotsResult {
+///     strategy: "padded-slots",
+///     workers: 2,
+///     increments_per_worker: 1_000_000,
+///     ops_per_s: 6e8,
+///     exact: true,
+/// };
+/// assert_eq!(serde_json::to_value(&cell)?["strategy"], "padded-slots");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct SlotsResult {
     /// `slots`, `padded-slots` or `map-reduce`.
@@ -402,6 +576,14 @@ pub struct SlotsResult {
 }
 
 /// padded ÷ unpadded at one worker count.
+///
+/// ```
+/// use shmlab::lessons::slots::Ratio;
+///
+/// let ratio = Ratio { workers: 2, padded_over_unpadded: 2.4 };
+/// assert_eq!(serde_json::to_string(&ratio)?, r#"{"workers":2,"padded_over_unpadded":2.4}"#);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct Ratio {
     /// Worker processes.
@@ -424,6 +606,21 @@ pub struct Ratio {
 /// workers, increments_per_worker, ops_per_s, exact}]`; `ratios: [{workers,
 /// padded_over_unpadded}]`; `padded_over_unpadded` (at `max_workers`); and
 /// `background: {other_cpus, busy}` (`null` without `/proc`).
+///
+/// ```
+/// use std::time::Duration;
+/// use shmlab::lessons::slots::{self, SlotsConfig};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their loop here
+///     let config = SlotsConfig { max_workers: 2, run_time: Duration::from_millis(1), repeats: 1 };
+///     let json = serde_json::to_value(slots::run(&config)?)?;
+///     assert_eq!(json["lab"], "lab06-slots");
+///     assert!(json["logical_cpus"].as_u64() >= Some(1)); // the topology, flattened in
+///     assert_eq!(json["layout"][1]["strategy"], "padded-slots");
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Serialize)]
 pub struct SlotsReport {
     /// `lab`, `ok` and `verdict`.
@@ -470,6 +667,13 @@ use super::background::Ticks;
 pub use super::background::{BUSY_CPUS, Background};
 
 /// Why lab 06 failed.
+///
+/// ```
+/// use shmlab::lessons::slots::SlotsError;
+///
+/// let err = SlotsError::RoundTrip("worker 1 never arrived".to_string());
+/// assert_eq!(err.to_string(), "the cache-line round trip failed: worker 1 never arrived");
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum SlotsError {
     /// A counting run.
@@ -552,6 +756,20 @@ crate::task!(round_trip_worker);
 /// worker 1 and back, measured with `rounds` round trips on the pool's
 /// first two workers. `None` if not one block of round trips finished
 /// within a second (the workers take turns on one CPU).
+///
+/// ```
+/// use shmlab::lessons::slots::line_round_trip;
+/// use shmlab::pool::Pool;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their loop here
+///     let pool = Pool::new(2)?;
+///     let trip = line_round_trip(&pool, 64)?; // one block of 64 round trips
+///     // Tens of ns within one L1, more between cores, ms when taking turns.
+///     assert!(trip.is_none_or(|ns| ns > 0.0));
+///     Ok(())
+/// }
+/// ```
 pub fn line_round_trip(pool: &Pool, rounds: u64) -> Result<Option<f64>, SlotsError> {
     let cell = SharedArray::<i64>::create(1, 0)?;
     let gate = StartGate::create()?;
@@ -605,6 +823,21 @@ struct Cell {
 }
 
 /// Runs lab 06.
+///
+/// ```
+/// use std::time::Duration;
+/// use shmlab::lessons::slots::{self, SlotsConfig};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their loop here
+///     let config = SlotsConfig { max_workers: 2, run_time: Duration::from_millis(1), repeats: 1 };
+///     let report = slots::run(&config)?;
+///     // slots, padded-slots and map-reduce at 1 and 2 workers, all exact.
+///     assert_eq!(report.results.len(), 6);
+///     assert!(report.results.iter().all(|cell| cell.exact));
+///     Ok(())
+/// }
+/// ```
 pub fn run(config: &SlotsConfig) -> Result<SlotsReport, SlotsError> {
     let max_workers = config.max_workers.max(1);
     let repeats = config.repeats.max(1);
@@ -749,6 +982,25 @@ pub fn run(config: &SlotsConfig) -> Result<SlotsReport, SlotsError> {
 }
 
 /// What the verdict is judged on.
+///
+/// ```
+/// # use std::path::Path;
+/// # use shmlab::lessons::slots::Topology;
+/// use shmlab::lessons::slots::{Measured, ScalingProbe, verdict};
+///
+/// let two = Topology::read(Path::new("/no/sysfs"), "", &[0, 1]); // two CPUs, two cores
+/// let probe =
+///     ScalingProbe { one_worker_ops_per_s: 4e8, two_workers_ops_per_s: 7.6e8, ratio: 1.9 };
+/// let measured = Measured {
+///     probe: &probe,
+///     round_trip_ns: Some(80.0), // two caches
+///     max_workers: 2,
+///     padded_over_unpadded: Some(2.5),
+///     one_worker_ratio: Some(1.0),
+///     background: None,
+/// };
+/// assert!(verdict(true, &two, &measured).contains("False sharing can show here"));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Measured<'a> {
     /// 1 vs 2 workers counting privately.
@@ -768,6 +1020,23 @@ pub struct Measured<'a> {
 
 /// The one-line verdict: what the padded ÷ unpadded ratio means on this
 /// machine, or why false sharing cannot show here.
+///
+/// ```
+/// # use std::path::Path;
+/// # use shmlab::lessons::slots::Topology;
+/// use shmlab::lessons::slots::{Measured, ScalingProbe, verdict};
+///
+/// let one_cpu = Topology::read(Path::new("/no/sysfs"), "", &[0]); // `taskset -c 0`
+/// # let probe =
+/// #     ScalingProbe { one_worker_ops_per_s: 4e8, two_workers_ops_per_s: 4e8, ratio: 1.0 };
+/// # let measured = Measured {
+/// #     probe: &probe, round_trip_ns: None, max_workers: 2,
+/// #     padded_over_unpadded: Some(1.0), one_worker_ratio: Some(1.0), background: None,
+/// # };
+/// let text = verdict(true, &one_cpu, &measured);
+/// assert!(text.contains("false sharing cannot show here"));
+/// assert!(verdict(false, &one_cpu, &measured).contains("lost updates"));
+/// ```
 pub fn verdict(ok: bool, topology: &Topology, m: &Measured<'_>) -> String {
     if !ok {
         return "a slot count lost updates: that is a bug (see the table)".to_string();

@@ -60,6 +60,19 @@ pub const WARM_UP_STEPS: u64 = 1_000_000;
 pub const ENGINES: [Engine; 3] = [Engine::Threads, Engine::Rayon, Engine::Processes];
 
 /// Options of lab 12.
+///
+/// ```
+/// use shmlab::lessons::threads::{self, ThreadsConfig};
+/// use shmlab::report::Report;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the process pool's workers run in here
+///     let config = ThreadsConfig { steps: 10_000, max_workers: 2, repeats: 1, startup_runs: 1 };
+///     let report = threads::run(&config)?;
+///     assert!(report.ok(), "{}", report.verdict()); // every engine got π right
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ThreadsConfig {
     /// Integration steps for the whole of π (split among the workers).
@@ -73,6 +86,14 @@ pub struct ThreadsConfig {
 }
 
 /// What runs the parts.
+///
+/// ```
+/// use shmlab::lessons::threads::{ENGINES, Engine};
+///
+/// assert_eq!(ENGINES[1], Engine::Rayon);
+/// assert_eq!(serde_json::to_string(&Engine::Processes)?, r#""processes""#);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Engine {
@@ -86,6 +107,13 @@ pub enum Engine {
 
 impl Engine {
     /// The engine's name as in the JSON: `threads`, `rayon`, `processes`.
+    ///
+    /// ```
+    /// use shmlab::lessons::threads::ENGINES;
+    ///
+    /// let names: Vec<&str> = ENGINES.iter().map(|e| e.name()).collect();
+    /// assert_eq!(names, ["threads", "rayon", "processes"]);
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Engine::Threads => "threads",
@@ -97,6 +125,15 @@ impl Engine {
 
 /// One worker's share of the integration: the steps `index`,
 /// `index + parts`, `index + 2·parts`, … below `steps`.
+///
+/// ```
+/// use shmlab::lessons::threads::{Part, pi_part};
+///
+/// // Steps 1, 4, 7, ... of 10: a third of the integral's midpoints.
+/// let part = Part { steps: 10, parts: 3, index: 1 };
+/// let whole = Part { steps: 10, parts: 1, index: 0 };
+/// assert!(pi_part(part) < pi_part(whole) / 2.0);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Part {
     /// Steps of the whole integral.
@@ -132,6 +169,19 @@ pub fn parts(steps: u64, workers: usize) -> Vec<Part> {
 ///
 /// It touches no memory but its own registers: the parts share nothing, so
 /// there is no lock, no atomic and no false sharing in this lab.
+///
+/// ```
+/// use shmlab::lessons::threads::{parts, pi_part, tolerance};
+///
+/// // Each part runs on its own thread; their sum is π.
+/// let sums: Vec<f64> = std::thread::scope(|s| {
+///     let handles: Vec<_> =
+///         parts(100_000, 4).into_iter().map(|p| s.spawn(move || pi_part(p))).collect();
+///     handles.into_iter().map(|h| h.join().unwrap()).collect()
+/// });
+/// let pi: f64 = sums.iter().sum();
+/// assert!((pi - std::f64::consts::PI).abs() <= tolerance(100_000));
+/// ```
 pub fn pi_part(part: Part) -> f64 {
     if part.steps == 0 || part.parts == 0 {
         return 0.0;
@@ -149,7 +199,7 @@ pub fn pi_part(part: Part) -> f64 {
 crate::task!(pi_part);
 
 /// An empty task: what the process pool runs to measure its start-up.
-pub fn nothing(x: u64) -> u64 {
+fn nothing(x: u64) -> u64 {
     x
 }
 crate::task!(nothing);
@@ -157,6 +207,14 @@ crate::task!(nothing);
 /// How far from π a result may be: [`ROUNDING_TOLERANCE`] plus the
 /// midpoint rule's error bound `h²/24 · max|f''| = h²/3` (with
 /// `f(x) = 4/(1+x²)`, `max|f''| = 8` at 0).
+///
+/// ```
+/// use shmlab::lessons::threads::{ROUNDING_TOLERANCE, parts, pi_part, tolerance};
+///
+/// let coarse: f64 = parts(100, 2).into_iter().map(pi_part).sum();
+/// assert!((coarse - std::f64::consts::PI).abs() <= tolerance(100)); // 100 steps: about 3e-5
+/// assert!(tolerance(1_000_000_000) < 2.0 * ROUNDING_TOLERANCE);
+/// ```
 pub fn tolerance(steps: u64) -> f64 {
     let h = 1.0 / steps.max(1) as f64;
     ROUNDING_TOLERANCE + h * h / 3.0
@@ -267,6 +325,15 @@ impl Ticks {
 
 /// What else the machine did, on the CPUs this process may use, while the
 /// lab ran.
+///
+/// ```
+/// use shmlab::lessons::threads::{BUSY_CPUS, Background};
+///
+/// let meanwhile = Background { cpus: 2, other_cpus: 0.6, steal_percent: 0.0, busy: true };
+/// assert_eq!(meanwhile.busy, meanwhile.other_cpus >= BUSY_CPUS);
+/// assert_eq!(serde_json::to_value(meanwhile)?["other_cpus"], 0.6);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Background {
     /// The CPUs watched: those this process may run on.
@@ -303,6 +370,12 @@ impl Background {
 }
 
 /// Why lab 12 could not run.
+///
+/// ```
+/// use shmlab::lessons::threads::ThreadsError;
+///
+/// assert_eq!(ThreadsError::Panicked.to_string(), "a thread panicked");
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum ThreadsError {
     /// An OS thread could not be started.
@@ -407,6 +480,24 @@ fn startup_once(engine: Engine, workers: usize) -> Result<f64, ThreadsError> {
 }
 
 /// One timed row: an engine with some workers.
+///
+/// ```
+/// use shmlab::lessons::threads::{Engine, RunResult};
+///
+/// let row = RunResult {
+///     engine: Engine::Rayon,
+///     workers: 2,
+///     seconds: 0.26,
+///     speedup: 1.92, // 0.5 s with one worker
+///     efficiency: 0.96,
+///     pi: std::f64::consts::PI,
+///     error: 0.0,
+///     correct: true,
+/// };
+/// assert_eq!(row.efficiency, row.speedup / row.workers as f64);
+/// assert_eq!(serde_json::to_value(&row)?["engine"], "rayon");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct RunResult {
     /// `threads`, `rayon` or `processes`.
@@ -429,6 +520,14 @@ pub struct RunResult {
 }
 
 /// One start-up row.
+///
+/// ```
+/// use shmlab::lessons::threads::{Engine, StartupResult};
+///
+/// let row = StartupResult { engine: Engine::Processes, workers: 2, ms: 3.1 };
+/// assert_eq!(serde_json::to_string(&row)?, r#"{"engine":"processes","workers":2,"ms":3.1}"#);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct StartupResult {
     /// `threads`, `rayon` or `processes`.
@@ -451,6 +550,20 @@ pub struct StartupResult {
 /// [{engine, workers, seconds, speedup, efficiency, pi, error, correct}]`
 /// and `startup: [{engine, workers, ms}]`; `engine` is `threads`, `rayon`
 /// or `processes`.
+///
+/// ```
+/// use shmlab::lessons::threads::{self, ThreadsConfig};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the process pool's workers run in here
+///     let config = ThreadsConfig { steps: 10_000, max_workers: 2, repeats: 1, startup_runs: 1 };
+///     let json = serde_json::to_value(threads::run(&config)?)?;
+///     assert_eq!(json["lab"], "lab12-threads");
+///     assert_eq!(json["results"].as_array().map(Vec::len), Some(6)); // 3 engines × 1, 2 workers
+///     assert_eq!(json["startup"][0]["engine"], "threads");
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Serialize)]
 pub struct ThreadsReport {
     /// `lab`, `ok` and `verdict`.
@@ -482,6 +595,15 @@ pub struct ThreadsReport {
 }
 
 /// The largest speed-up seen.
+///
+/// ```
+/// use shmlab::lessons::threads::{Best, Engine, SCALING_SHOWN};
+///
+/// let best = Best { engine: Engine::Threads, workers: 2, speedup: 1.95 };
+/// assert!(best.speedup >= SCALING_SHOWN); // scaling shown, unless the machine was busy
+/// assert_eq!(serde_json::to_value(&best)?["workers"], 2);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct Best {
     /// Its engine.
@@ -495,6 +617,23 @@ pub struct Best {
 /// Runs lab 12. Repeats are interleaved across engines (run 1 of every
 /// engine, then run 2, …) so that a slow moment of the machine falls on
 /// all of them alike.
+///
+/// ```
+/// use shmlab::lessons::threads::{self, ThreadsConfig};
+/// use shmlab::lessons::threads::Engine;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the process pool's workers run in here
+///     let config = ThreadsConfig { steps: 10_000, max_workers: 2, repeats: 1, startup_runs: 1 };
+///     let report = threads::run(&config)?;
+///     // The same split gives the same π on threads, rayon and processes.
+///     let two = report.results.iter().filter(|r| r.workers == 2);
+///     let pis: Vec<f64> = two.map(|r| r.pi).collect();
+///     assert!(pis.iter().all(|&pi| pi == pis[0]));
+///     assert!(report.startup.iter().any(|s| s.engine == Engine::Processes));
+///     Ok(())
+/// }
+/// ```
 pub fn run(config: &ThreadsConfig) -> Result<ThreadsReport, ThreadsError> {
     let max_workers = config.max_workers.max(1);
     let repeats = config.repeats.max(1);

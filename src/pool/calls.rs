@@ -84,6 +84,21 @@ impl Sink for Stream {
 /// latter only while the arguments average less than
 /// [`LOOKAHEAD_BYTES`] / that many bytes. Dropping it cancels the items not
 /// yet started.
+///
+/// ```
+/// use shmlab::lessons::pool::cube;
+/// use shmlab::pool::Pool;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their loop in here
+///     let pool = Pool::new(2)?;
+///     let mut cubes = pool.imap(cube, 0..100u64, Some(5))?;
+///     assert_eq!(cubes.next().transpose()?, Some(0));
+///     assert_eq!(cubes.nth(9).transpose()?, Some(1000));
+///     drop(cubes); // the items not yet started are cancelled
+///     Ok(())
+/// }
+/// ```
 pub struct Imap<R, I> {
     inner: Arc<Inner>,
     task: u32,
@@ -156,11 +171,40 @@ where
     }
 
     /// The chunk size this call uses.
+    ///
+    /// ```
+    /// use shmlab::lessons::pool::cube;
+    /// use shmlab::pool::Pool;
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(1)?;
+    ///     assert_eq!(pool.imap(cube, 0..1000u64, None)?.chunksize(), 1); // imap's default
+    ///     assert_eq!(pool.imap(cube, 0..1000u64, Some(50))?.chunksize(), 50);
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn chunksize(&self) -> usize {
         self.chunksize
     }
 
     /// How many items have a result, of how many (once known).
+    ///
+    /// ```
+    /// use shmlab::lessons::pool::cube;
+    /// use shmlab::pool::{Pool, Progress};
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(2)?;
+    ///     let mut cubes = pool.imap(cube, 0..10u64, None)?;
+    ///     // Lazy: nothing is sent before the first `next`.
+    ///     assert_eq!(cubes.progress(), Progress { done: 0, total: Some(10) });
+    ///     let all: Vec<u64> = cubes.by_ref().collect::<Result<_, _>>()?;
+    ///     assert_eq!(cubes.progress(), Progress { done: all.len(), total: Some(10) });
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn progress(&self) -> Progress {
         Progress {
             done: lock(&self.stream.state).done + self.failed_here,
@@ -335,6 +379,27 @@ impl<R, I> Drop for Imap<R, I> {
 }
 
 /// Where an [`AsyncResult`] is.
+///
+/// ```
+/// use shmlab::pool::{Pool, Status};
+///
+/// fn nap(ms: u64) {
+///     std::thread::sleep(std::time::Duration::from_millis(ms));
+/// }
+/// shmlab::task!(nap);
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their loop in here
+///     let pool = Pool::new(1)?;
+///     // Its one worker is busy with minute-long naps (killed when the pool is dropped).
+///     let _naps = (0..3).map(|_| pool.submit(nap, 60_000)).collect::<Result<Vec<_>, _>>()?;
+///     let waiting = pool.submit(nap, 0)?; // behind the naps: still in the pool's queue
+///     assert_eq!(waiting.status(), Status::Pending);
+///     waiting.cancel();
+///     assert_eq!(waiting.status(), Status::Cancelled);
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Status {
     /// Waiting in the pool's queue; can still be cancelled.
@@ -443,6 +508,23 @@ impl<T: DeserializeOwned + Send> Sink for SlotSink<T> {
 /// one type.
 ///
 /// Dropping the handle does not cancel the call.
+///
+/// ```
+/// use std::sync::mpsc;
+/// use shmlab::lessons::pool::cube;
+/// use shmlab::pool::Pool;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their loop in here
+///     let pool = Pool::new(1)?;
+///     let (tx, rx) = mpsc::channel();
+///     let handle = pool.apply_async(cube, 4)?;
+///     handle.add_done_callback(move |result| tx.send(result.clone()).unwrap());
+///     drop(handle); // the call still runs, and its callback still fires
+///     assert_eq!(rx.recv()?, Ok(64));
+///     Ok(())
+/// }
+/// ```
 pub struct AsyncResult<T> {
     slot: Arc<Slot<T>>,
 }
@@ -521,6 +603,21 @@ impl<T: Send + 'static> AsyncResult<T> {
 
 impl<T> AsyncResult<T> {
     /// Pending, running, done or cancelled.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlab::lessons::pool::cube;
+    /// use shmlab::pool::{Pool, Status};
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(1)?;
+    ///     let handle = pool.submit(cube, 2)?;
+    ///     assert!(handle.wait(Duration::from_secs(5)));
+    ///     assert_eq!(handle.status(), Status::Done);
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn status(&self) -> Status {
         let state = lock(&self.slot.state);
         match state.status {
@@ -531,33 +628,140 @@ impl<T> AsyncResult<T> {
 
     /// Whether the result is there (Python's `ready()`; also true once
     /// cancelled).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlab::lessons::pool::cube;
+    /// use shmlab::pool::Pool;
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(1)?;
+    ///     let handle = pool.apply_async(cube, 3)?;
+    ///     while !handle.ready() {
+    ///         std::thread::sleep(Duration::from_millis(1)); // or do some work of our own
+    ///     }
+    ///     assert_eq!(handle.get()?, 27); // ready: returns at once
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn ready(&self) -> bool {
         Slot::is_settled(&lock(&self.slot.state))
     }
 
     /// `concurrent.futures` spelling of [`AsyncResult::ready`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlab::lessons::pool::cube;
+    /// use shmlab::pool::Pool;
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(1)?;
+    ///     let future = pool.submit(cube, 3)?;
+    ///     future.wait(Duration::from_secs(5));
+    ///     assert!(future.is_done() && future.ready());
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn is_done(&self) -> bool {
         self.ready()
     }
 
     /// Whether a worker has it and it has not finished.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlab::pool::{Pool, Status};
+    ///
+    /// fn nap(ms: u64) {
+    ///     std::thread::sleep(std::time::Duration::from_millis(ms));
+    /// }
+    /// shmlab::task!(nap);
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(1)?;
+    ///     let napping = pool.submit(nap, 60_000)?;
+    ///     while napping.status() == Status::Pending {
+    ///         std::thread::sleep(Duration::from_millis(1)); // until the dispatcher hands it over
+    ///     }
+    ///     assert!(napping.is_running()); // and too late to cancel:
+    ///     assert!(!napping.cancel());
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn is_running(&self) -> bool {
         self.status() == Status::Running
     }
 
     /// Whether it was cancelled.
+    ///
+    /// ```
+    /// use shmlab::pool::Pool;
+    ///
+    /// fn nap(ms: u64) {
+    ///     std::thread::sleep(std::time::Duration::from_millis(ms));
+    /// }
+    /// shmlab::task!(nap);
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(1)?;
+    ///     // Its one worker is busy with minute-long naps (killed when the pool is dropped).
+    ///     let _naps = (0..3).map(|_| pool.submit(nap, 60_000)).collect::<Result<Vec<_>, _>>()?;
+    ///     let waiting = pool.submit(nap, 0)?;
+    ///     assert!(!waiting.is_cancelled());
+    ///     waiting.cancel();
+    ///     assert!(waiting.is_cancelled() && waiting.ready());
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.status() == Status::Cancelled
     }
 
     /// `Some(true)` if it finished without an error, `None` if it has not
     /// finished (Python raises `ValueError` there).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlab::lessons::pool::fragile;
+    /// use shmlab::pool::Pool;
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(1)?;
+    ///     let (fine, broken) = (pool.apply_async(fragile, 2)?, pool.apply_async(fragile, 3)?);
+    ///     assert!(fine.wait(Duration::from_secs(5)) && broken.wait(Duration::from_secs(5)));
+    ///     assert_eq!(fine.successful(), Some(true));
+    ///     assert_eq!(broken.successful(), Some(false)); // fragile panics on 3
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn successful(&self) -> Option<bool> {
         let state = lock(&self.slot.state);
         Slot::is_settled(&state).then_some(state.ok)
     }
 
     /// How many items have a result (for `map_async`; 0 or 1 otherwise).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlab::lessons::pool::cube;
+    /// use shmlab::pool::{Pool, Progress};
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(2)?;
+    ///     let all = pool.map_async(cube, 0..300u64, None)?;
+    ///     assert!(all.progress().done <= 300);
+    ///     assert!(all.wait(Duration::from_secs(5)));
+    ///     assert_eq!(all.progress(), Progress { done: 300, total: Some(300) });
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn progress(&self) -> Progress {
         let state = lock(&self.slot.state);
         let mut progress = state.progress;
@@ -574,6 +778,26 @@ impl<T> AsyncResult<T> {
 
     /// Cancels it if it has not started: true if it was cancelled (now or
     /// before), false if it is already running or done.
+    ///
+    /// ```
+    /// use shmlab::pool::{Pool, PoolError};
+    ///
+    /// fn nap(ms: u64) {
+    ///     std::thread::sleep(std::time::Duration::from_millis(ms));
+    /// }
+    /// shmlab::task!(nap);
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(1)?;
+    ///     // Its one worker is busy with minute-long naps (killed when the pool is dropped).
+    ///     let _naps = (0..3).map(|_| pool.submit(nap, 60_000)).collect::<Result<Vec<_>, _>>()?;
+    ///     let waiting = pool.submit(nap, 0)?;
+    ///     assert!(waiting.cancel());
+    ///     assert_eq!(waiting.get(), Err(PoolError::Cancelled));
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn cancel(&self) -> bool {
         self.slot
             .settle(Err(PoolError::Cancelled), Status::Cancelled, true)
@@ -581,6 +805,26 @@ impl<T> AsyncResult<T> {
     }
 
     /// Waits until it is ready, at most `timeout`; true if it is.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlab::lessons::pool::cube;
+    /// use shmlab::pool::Pool;
+    ///
+    /// fn nap(ms: u64) {
+    ///     std::thread::sleep(std::time::Duration::from_millis(ms));
+    /// }
+    /// shmlab::task!(nap);
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(1)?;
+    ///     assert!(pool.submit(cube, 2)?.wait(Duration::from_secs(5)));
+    ///     let napping = pool.submit(nap, 60_000)?;
+    ///     assert!(!napping.wait(Duration::from_millis(5))); // gave up; the nap goes on
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn wait(&self, timeout: Duration) -> bool {
         let deadline = Instant::now().checked_add(timeout);
         let mut state = lock(&self.slot.state);
@@ -603,6 +847,21 @@ impl<T> AsyncResult<T> {
     }
 
     /// Waits for the result (Python's `get()` without a timeout).
+    ///
+    /// ```
+    /// use shmlab::lessons::pool::fragile;
+    /// use shmlab::pool::{Pool, PoolError};
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(1)?;
+    ///     assert_eq!(pool.apply_async(fragile, 2)?.get()?, 3);
+    ///     let err = pool.apply_async(fragile, 3)?.get().unwrap_err();
+    ///     let PoolError::TaskPanicked { message, .. } = err else { panic!("{err}") };
+    ///     assert_eq!(message, "refusing to handle 3");
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn get(self) -> Result<T, PoolError> {
         while !self.wait(Duration::from_secs(3600)) {}
         lock(&self.slot.state)
@@ -615,6 +874,27 @@ impl<T> AsyncResult<T> {
     /// `Future.result(timeout)`). On [`PoolError::Timeout`] the handle
     /// stays usable; once taken, the result is gone
     /// ([`PoolError::AlreadyTaken`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlab::pool::{Pool, PoolError};
+    ///
+    /// fn nap(ms: u64) {
+    ///     std::thread::sleep(std::time::Duration::from_millis(ms));
+    /// }
+    /// shmlab::task!(nap);
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(1)?;
+    ///     let mut napping = pool.submit(nap, 20)?;
+    ///     let short = Duration::from_millis(1);
+    ///     assert_eq!(napping.get_timeout(short), Err(PoolError::Timeout(short)));
+    ///     napping.get_timeout(Duration::from_secs(5))?; // the same handle, waited on again
+    ///     assert_eq!(napping.get_timeout(short), Err(PoolError::AlreadyTaken));
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn get_timeout(&mut self, timeout: Duration) -> Result<T, PoolError> {
         if !self.wait(timeout) {
             return Err(PoolError::Timeout(timeout));
@@ -630,6 +910,23 @@ impl<T> AsyncResult<T> {
     /// it short, and do not wait on the pool from it), or at once on this
     /// thread if it is already done. A callback added after the result was
     /// taken sees [`PoolError::AlreadyTaken`].
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use shmlab::lessons::pool::fragile;
+    /// use shmlab::pool::{Pool, PoolError};
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(1)?;
+    ///     let (tx, rx) = mpsc::channel();
+    ///     let future = pool.submit(fragile, 3)?;
+    ///     future.add_done_callback(move |outcome| tx.send(outcome.is_err()).unwrap());
+    ///     assert!(rx.recv()?); // fragile panicked on 3
+    ///     assert!(matches!(future.get(), Err(PoolError::TaskPanicked { .. })));
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn add_done_callback(&self, callback: impl FnOnce(&Result<T, PoolError>) + Send + 'static) {
         let mut state = lock(&self.slot.state);
         while state.delivering {

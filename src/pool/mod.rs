@@ -114,6 +114,14 @@ pub const LOOKAHEAD: usize = 8;
 pub const LOOKAHEAD_BYTES: usize = 16 << 20;
 
 /// Why a pool call failed.
+///
+/// ```
+/// use shmlab::pool::{Pool, PoolError};
+///
+/// let err = Pool::new(0).unwrap_err(); // found before any process starts
+/// assert_eq!(err, PoolError::NoWorkersRequested);
+/// assert_eq!(err.to_string(), "a pool needs at least one worker");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PoolError {
     /// A pool needs at least one worker.
@@ -221,6 +229,15 @@ impl From<ShmError> for PoolError {
 /// How far a call has come: `done` of `total` items have a result.
 /// `total` is `None` while the input's length is unknown (it becomes known
 /// when the input runs out).
+///
+/// ```
+/// use shmlab::pool::Progress;
+///
+/// let halfway = Progress { done: 5, total: Some(10) };
+/// assert_eq!(serde_json::to_string(&halfway)?, r#"{"done":5,"total":10}"#);
+/// assert_eq!(Progress::default(), Progress { done: 0, total: None });
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Progress {
     /// Items with a result (or an error).
@@ -230,6 +247,14 @@ pub struct Progress {
 }
 
 /// Counts over the pool's life.
+///
+/// ```
+/// use shmlab::pool::PoolStats;
+///
+/// let stats = PoolStats { workers: 4, replaced: 1 };
+/// assert_eq!(serde_json::to_string(&stats)?, r#"{"workers":4,"replaced":1}"#);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct PoolStats {
     /// Workers asked for.
@@ -368,6 +393,22 @@ impl Inner {
 }
 
 /// A pool of worker processes. See the [module documentation](self).
+///
+/// ```
+/// use shmlab::lessons::pool::cube;
+/// use shmlab::pool::Pool;
+/// use shmlab::process::pid_alive;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their loop in here
+///     let pool = Pool::new(2)?;
+///     assert_eq!(pool.map(cube, 1..=3u64, None)?, [1, 8, 27]);
+///     let pids = pool.pids();
+///     drop(pool); // kills and reaps every worker
+///     assert!(pids.iter().all(|&pid| !pid_alive(pid)));
+///     Ok(())
+/// }
+/// ```
 pub struct Pool {
     inner: Arc<Inner>,
     dispatcher: Option<JoinHandle<()>>,
@@ -405,6 +446,14 @@ fn encode<T: Serialize>(index: usize, value: &T) -> Result<Vec<u8>, PoolError> {
 
 /// Python's default chunk size: `ceil(len / (4 × workers))`, or 1 when the
 /// length is unknown.
+///
+/// ```
+/// use shmlab::pool::default_chunksize;
+///
+/// assert_eq!(default_chunksize(Some(1000), 4), 63); // 1000 / 16, rounded up
+/// assert_eq!(default_chunksize(Some(3), 4), 1);
+/// assert_eq!(default_chunksize(None, 4), 1);
+/// ```
 pub fn default_chunksize(len: Option<usize>, workers: usize) -> usize {
     match len {
         Some(len) => len.div_ceil(4 * workers.max(1)).max(1),
@@ -414,6 +463,19 @@ pub fn default_chunksize(len: Option<usize>, workers: usize) -> usize {
 
 impl Pool {
     /// Starts `workers` worker processes and waits until each is ready.
+    ///
+    /// ```
+    /// use shmlab::lessons::pool::cube;
+    /// use shmlab::pool::Pool;
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(2)?;
+    ///     assert_eq!(pool.pids().len(), 2); // both ready
+    ///     assert_eq!(pool.apply(cube, 4)?, 64);
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn new(workers: usize) -> Result<Pool, PoolError> {
         if workers == 0 {
             return Err(PoolError::NoWorkersRequested);
@@ -455,11 +517,36 @@ impl Pool {
     }
 
     /// The number of workers.
+    ///
+    /// ```
+    /// use shmlab::pool::Pool;
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(1)?;
+    ///     assert_eq!(pool.workers(), 1);
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn workers(&self) -> usize {
         self.inner.workers
     }
 
     /// The live workers' process ids.
+    ///
+    /// ```
+    /// use shmlab::pool::Pool;
+    /// use shmlab::process::pid_alive;
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(2)?;
+    ///     let pids = pool.pids();
+    ///     assert!(pids[0] != pids[1] && !pids.contains(&std::process::id()));
+    ///     assert!(pids.iter().all(|&pid| pid_alive(pid)));
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn pids(&self) -> Vec<u32> {
         self.inner.lock().members.iter().map(|m| m.0).collect()
     }
@@ -467,6 +554,23 @@ impl Pool {
     /// The shared-memory segments behind the pool (in `/dev/shm`): its
     /// control block, then one pipe per worker. The pool removes them all
     /// when it ends.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use shmlab::pool::Pool;
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(2)?;
+    ///     let names = pool.segment_names();
+    ///     let files: Vec<_> = names.iter().map(|n| Path::new("/dev/shm").join(n)).collect();
+    ///     assert_eq!(files.len(), 3); // the control block and two pipes
+    ///     assert!(files.iter().all(|f| f.exists()));
+    ///     drop(pool);
+    ///     assert!(files.iter().all(|f| !f.exists()));
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn segment_names(&self) -> Vec<String> {
         let state = self.inner.lock();
         std::iter::once(self.inner.control_name().to_string())
@@ -475,6 +579,21 @@ impl Pool {
     }
 
     /// Counts over the pool's life.
+    ///
+    /// ```
+    /// use shmlab::lessons::pool::doomed;
+    /// use shmlab::pool::{Pool, PoolError, PoolStats};
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(1)?;
+    ///     // `doomed(5)` SIGKILLs its own worker; the pool starts another.
+    ///     assert!(matches!(pool.apply(doomed, 5), Err(PoolError::WorkerDied { .. })));
+    ///     assert_eq!(pool.apply(doomed, 1)?, 2);
+    ///     assert_eq!(pool.stats(), PoolStats { workers: 1, replaced: 1 });
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn stats(&self) -> PoolStats {
         PoolStats {
             workers: self.inner.workers,
@@ -529,6 +648,21 @@ impl Pool {
 
     /// `f(x)` for every `x`, in input order (Python's `Pool.map`). The first
     /// failure ends the call; the items not yet started are dropped.
+    ///
+    /// ```
+    /// use shmlab::lessons::pool::{cube, fragile};
+    /// use shmlab::pool::{Pool, PoolError};
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(2)?;
+    ///     assert_eq!(pool.map(cube, 0..5u64, None)?, [0, 1, 8, 27, 64]);
+    ///     // `fragile` panics on 3: the call fails with that item's panic.
+    ///     let err = pool.map(fragile, 0..5u64, None).unwrap_err();
+    ///     assert!(matches!(err, PoolError::TaskPanicked { index: 3, .. }));
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn map<F, A, R, I>(
         &self,
         f: F,
@@ -547,6 +681,22 @@ impl Pool {
 
     /// [`Pool::map`], calling `on_progress` each time results arrive (for a
     /// progress bar that moves as they do).
+    ///
+    /// ```
+    /// use shmlab::lessons::pool::cube;
+    /// use shmlab::pool::Pool;
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(2)?;
+    ///     let mut seen = Vec::new();
+    ///     let cubes = pool.map_with_progress(cube, 0..200u64, Some(10), |p| seen.push(p.done))?;
+    ///     assert_eq!(cubes.len(), 200);
+    ///     assert_eq!((seen[0], *seen.last().unwrap()), (0, 200));
+    ///     assert!(seen.is_sorted());
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn map_with_progress<F, A, R, I>(
         &self,
         f: F,
@@ -571,6 +721,19 @@ impl Pool {
     }
 
     /// `f(a, b)` for every pair, in input order (Python's `Pool.starmap`).
+    ///
+    /// ```
+    /// use shmlab::lessons::pool::power_n;
+    /// use shmlab::pool::Pool;
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(2)?;
+    ///     let powers = pool.starmap(power_n, [(2, 10), (3, 2), (10, 0)], None)?;
+    ///     assert_eq!(powers, [1024, 9, 1]);
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn starmap<F, A, B, R, I>(
         &self,
         f: F,
@@ -591,6 +754,21 @@ impl Pool {
     /// A lazy, ordered `starmap`: [`Pool::starmap`] as an iterator, with
     /// [`Imap::progress`] (Python has no `istarmap`; this is `imap` for
     /// two-argument tasks).
+    ///
+    /// ```
+    /// use shmlab::lessons::pool::power_n;
+    /// use shmlab::pool::Pool;
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(2)?;
+    ///     let mut powers = pool.istarmap(power_n, (0..=10).map(|n| (2u64, n)), None)?;
+    ///     assert_eq!(powers.next().transpose()?, Some(1));
+    ///     let rest: Vec<u64> = powers.collect::<Result<_, _>>()?;
+    ///     assert_eq!(rest.last(), Some(&1024));
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn istarmap<F, A, B, R, I>(
         &self,
         f: F,
@@ -609,6 +787,20 @@ impl Pool {
 
     /// A lazy, ordered `map` (Python's `Pool.imap`): results come out in
     /// input order as soon as each is ready and all before it were.
+    ///
+    /// ```
+    /// use shmlab::lessons::pool::cube;
+    /// use shmlab::pool::Pool;
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(2)?;
+    ///     // An endless input: only what the workers need is read.
+    ///     let first: Vec<u64> = pool.imap(cube, 1u64.., None)?.take(4).collect::<Result<_, _>>()?;
+    ///     assert_eq!(first, [1, 8, 27, 64]);
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn imap<F, A, R, I>(
         &self,
         f: F,
@@ -626,6 +818,22 @@ impl Pool {
 
     /// A lazy `map` whose results come out in the order they finish
     /// (Python's `Pool.imap_unordered`).
+    ///
+    /// ```
+    /// use shmlab::lessons::pool::countdown;
+    /// use shmlab::pool::Pool;
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(2)?;
+    ///     // countdown(x) takes (8 - x) × 4 ms: later items tend to finish first.
+    ///     let finished = pool.imap_unordered(countdown, 4..8u64, Some(1))?;
+    ///     let mut done: Vec<u64> = finished.collect::<Result<_, _>>()?;
+    ///     done.sort_unstable(); // whatever order they came in, each came once
+    ///     assert_eq!(done, [4, 5, 6, 7]);
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn imap_unordered<F, A, R, I>(
         &self,
         f: F,
@@ -643,6 +851,20 @@ impl Pool {
 
     /// Runs `f(args)` in a worker and returns a handle at once (Python's
     /// `Pool.apply_async`).
+    ///
+    /// ```
+    /// use shmlab::lessons::pool::cube;
+    /// use shmlab::pool::Pool;
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(2)?;
+    ///     let handles = [pool.apply_async(cube, 2)?, pool.apply_async(cube, 3)?];
+    ///     let [a, b] = handles; // both run while we hold the handles
+    ///     assert_eq!(a.get()? + b.get()?, 8 + 27);
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn apply_async<F, A, R>(&self, f: F, args: A) -> Result<AsyncResult<R>, PoolError>
     where
         F: Fn(A) -> R + TaskFn<(A,)>,
@@ -663,6 +885,18 @@ impl Pool {
 
     /// Runs `f(args)` in a worker and waits for the result (Python's
     /// `Pool.apply`).
+    ///
+    /// ```
+    /// use shmlab::lessons::pool::cube;
+    /// use shmlab::pool::Pool;
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(1)?;
+    ///     assert_eq!(pool.apply(cube, 5)?, 125);
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn apply<F, A, R>(&self, f: F, args: A) -> Result<R, PoolError>
     where
         F: Fn(A) -> R + TaskFn<(A,)>,
@@ -676,6 +910,22 @@ impl Pool {
     /// handle is a future that can be polled ([`AsyncResult::is_done`],
     /// [`AsyncResult::is_running`]), cancelled before it starts, waited on
     /// with a timeout, and given done callbacks.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlab::lessons::pool::cube;
+    /// use shmlab::pool::Pool;
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(1)?;
+    ///     let future = pool.submit(cube, 3)?;
+    ///     assert!(future.wait(Duration::from_secs(5)));
+    ///     assert!(future.is_done());
+    ///     assert_eq!(future.get()?, 27); // `Future.result()`
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn submit<F, A, R>(&self, f: F, args: A) -> Result<AsyncResult<R>, PoolError>
     where
         F: Fn(A) -> R + TaskFn<(A,)>,
@@ -688,6 +938,21 @@ impl Pool {
     /// [`Pool::map`] in the background (Python's `Pool.map_async`): returns
     /// a handle at once. The input is still read lazily, by a thread of the
     /// call's own; [`AsyncResult::progress`] says how far it has come.
+    ///
+    /// ```
+    /// use shmlab::lessons::pool::cube;
+    /// use shmlab::pool::Pool;
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let pool = Pool::new(2)?;
+    ///     let all = pool.map_async(cube, 0..1000u64, None)?;
+    ///     // ... free to do other work here ...
+    ///     let cubes = all.get()?;
+    ///     assert_eq!(cubes.iter().sum::<u64>(), (999 * 1000 / 2u64).pow(2));
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn map_async<F, A, R, I>(
         &self,
         f: F,
@@ -707,6 +972,22 @@ impl Pool {
 
     /// Takes no more work; what was submitted still runs. Then call
     /// [`Pool::join`].
+    ///
+    /// ```
+    /// use shmlab::lessons::pool::cube;
+    /// use shmlab::pool::{Pool, PoolError};
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let mut pool = Pool::new(1)?;
+    ///     let submitted = pool.apply_async(cube, 3)?;
+    ///     pool.close();
+    ///     assert_eq!(pool.apply(cube, 4), Err(PoolError::Closed));
+    ///     assert_eq!(submitted.get()?, 27);
+    ///     pool.join()?;
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn close(&self) {
         self.inner.lock().closed = true;
         self.inner.wake_dispatcher();
@@ -714,6 +995,22 @@ impl Pool {
 
     /// Waits until everything submitted has run and the workers have exited.
     /// Needs [`Pool::close`] first.
+    ///
+    /// ```
+    /// use shmlab::pool::{Pool, PoolError};
+    /// use shmlab::process::pid_alive;
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let mut pool = Pool::new(2)?;
+    ///     assert_eq!(pool.join(), Err(PoolError::NotClosed));
+    ///     let pids = pool.pids();
+    ///     pool.close();
+    ///     pool.join()?;
+    ///     assert!(pids.iter().all(|&pid| !pid_alive(pid)));
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn join(&mut self) -> Result<(), PoolError> {
         if !self.inner.lock().closed {
             return Err(PoolError::NotClosed);
@@ -724,6 +1021,24 @@ impl Pool {
 
     /// Kills every worker now; whatever had not finished fails with
     /// [`PoolError::Terminated`].
+    ///
+    /// ```
+    /// use shmlab::pool::{Pool, PoolError};
+    ///
+    /// fn nap(ms: u64) {
+    ///     std::thread::sleep(std::time::Duration::from_millis(ms));
+    /// }
+    /// shmlab::task!(nap);
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry(); // pool workers run their loop in here
+    ///     let mut pool = Pool::new(1)?;
+    ///     let napping = pool.submit(nap, 60_000)?;
+    ///     pool.terminate(); // no minute-long wait
+    ///     assert_eq!(napping.get(), Err(PoolError::Terminated));
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn terminate(&mut self) {
         {
             let mut state = self.inner.lock();

@@ -17,6 +17,16 @@ const NAP: Duration = Duration::from_millis(10);
 const SPIN: Duration = Duration::from_millis(200);
 
 /// Why a worker did not get through the gate.
+///
+/// ```
+/// use std::time::Duration;
+/// use shmlab::process::{GateError, StartGate};
+///
+/// let gate = StartGate::create()?; // nobody opens it
+/// let waited = gate.arrive_and_wait(Duration::from_millis(5));
+/// assert!(matches!(waited, Err(GateError::Timeout(_))));
+/// # Ok::<(), anyhow::Error>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
     /// The gate segment could not be opened.
@@ -44,6 +54,12 @@ pub struct StartGate {
 
 impl StartGate {
     /// Creates a closed gate.
+    ///
+    /// ```
+    /// let gate = shmlab::process::StartGate::create()?;
+    /// assert_eq!(gate.arrived(), 0);
+    /// # Ok::<(), anyhow::Error>(())
+    /// ```
     pub fn create() -> Result<Self, ShmError> {
         Ok(StartGate {
             cells: SharedArray::create(2, 0)?,
@@ -51,6 +67,18 @@ impl StartGate {
     }
 
     /// Opens the gate segment another process created.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlab::process::StartGate;
+    ///
+    /// let gate = StartGate::create()?;
+    /// let same = StartGate::open(gate.name())?; // what a worker does with the name
+    /// gate.open_now();
+    /// same.arrive_and_wait(Duration::from_secs(5))?;
+    /// assert_eq!(gate.arrived(), 1); // one gate, seen through two mappings
+    /// # Ok::<(), anyhow::Error>(())
+    /// ```
     pub fn open(name: &str) -> Result<Self, ShmError> {
         let cells = SharedArray::<u32>::open(name)?;
         if cells.len() != 2 {
@@ -64,11 +92,32 @@ impl StartGate {
     }
 
     /// The segment name, to hand to workers.
+    ///
+    /// ```
+    /// use std::path::Path;
+    ///
+    /// let gate = shmlab::process::StartGate::create()?;
+    /// assert!(Path::new("/dev/shm").join(gate.name()).exists());
+    /// # Ok::<(), anyhow::Error>(())
+    /// ```
     pub fn name(&self) -> &str {
         self.cells.name()
     }
 
     /// How many workers have arrived.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlab::process::StartGate;
+    ///
+    /// let gate = StartGate::create()?;
+    /// gate.open_now(); // arrivals at an open gate pass at once
+    /// for _ in 0..3 {
+    ///     gate.arrive_and_wait(Duration::from_secs(5))?;
+    /// }
+    /// assert_eq!(gate.arrived(), 3);
+    /// # Ok::<(), anyhow::Error>(())
+    /// ```
     pub fn arrived(&self) -> u32 {
         self.cell(ARRIVED).load(Ordering::Acquire)
     }
@@ -78,6 +127,22 @@ impl StartGate {
     }
 
     /// Worker side: counts this worker in, then sleeps until the gate opens.
+    ///
+    /// Threads share the gate as processes do:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlab::process::StartGate;
+    ///
+    /// let gate = StartGate::create()?;
+    /// std::thread::scope(|s| {
+    ///     let worker = s.spawn(|| gate.arrive_and_wait(Duration::from_secs(5)));
+    ///     assert!(gate.wait_until(1, Duration::from_secs(5), || false));
+    ///     gate.open_now();
+    ///     worker.join().unwrap()
+    /// })?;
+    /// # Ok::<(), anyhow::Error>(())
+    /// ```
     pub fn arrive_and_wait(&self, timeout: Duration) -> Result<(), GateError> {
         let arrived = self.cell(ARRIVED);
         arrived.fetch_add(1, Ordering::AcqRel);
@@ -104,6 +169,29 @@ impl StartGate {
 
     /// Parent side: waits until every worker in `workers` has arrived. A
     /// worker that dies first is reported instead of waited for.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlab::process::{self, StartGate};
+    ///
+    /// fn racer(gate: String) -> u64 {
+    ///     let gate = StartGate::open(&gate).unwrap();
+    ///     gate.arrive_and_wait(Duration::from_secs(5)).unwrap();
+    ///     shmlab::process::monotonic_ns() // when it got through
+    /// }
+    /// shmlab::task!(racer);
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry();
+    ///     let gate = StartGate::create()?;
+    ///     let mut workers = [process::spawn(racer, &gate.name().to_string())?];
+    ///     gate.wait_for(&mut workers, Duration::from_secs(5))?;
+    ///     let opened = gate.open_now();
+    ///     let [worker] = workers;
+    ///     assert!(worker.join()? >= opened);
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn wait_for<R: serde::de::DeserializeOwned>(
         &self,
         workers: &mut [Worker<R>],
@@ -137,6 +225,16 @@ impl StartGate {
     /// Parent side, for workers it holds no handle to (pool tasks): waits
     /// until `expected` workers have arrived; gives up (false) after
     /// `timeout` or as soon as `gave_up()` says the workers failed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlab::process::StartGate;
+    ///
+    /// let gate = StartGate::create()?;
+    /// // Nobody comes, and `gave_up` says so at once: no need to wait 5 s.
+    /// assert!(!gate.wait_until(2, Duration::from_secs(5), || true));
+    /// # Ok::<(), anyhow::Error>(())
+    /// ```
     pub fn wait_until(
         &self,
         expected: usize,
@@ -159,6 +257,17 @@ impl StartGate {
 
     /// Opens the gate and wakes every waiting worker. Returns the time it
     /// opened, in [`super::monotonic_ns`] nanoseconds.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlab::process::{StartGate, monotonic_ns};
+    ///
+    /// let gate = StartGate::create()?;
+    /// let before = monotonic_ns();
+    /// assert!(gate.open_now() >= before);
+    /// gate.arrive_and_wait(Duration::ZERO)?; // open: no wait at all
+    /// # Ok::<(), anyhow::Error>(())
+    /// ```
     pub fn open_now(&self) -> u64 {
         let at = super::monotonic_ns();
         let open = self.cell(OPEN);

@@ -71,6 +71,23 @@ pub const TASK_ENV: &str = "SHMLAB_WORKER_TASK";
 /// every purpose that matters here: it will never release a lock again.
 /// When in doubt — `/proc` hidden or unreadable — the answer is "alive":
 /// declaring a live lock holder dead would break mutual exclusion.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use shmlab::process::pid_alive;
+///
+/// assert!(pid_alive(std::process::id()));
+/// let mut child = std::process::Command::new("true").spawn()?;
+/// let pid = child.id();
+/// // Exited but not yet reaped by `wait`: a zombie, which counts as dead.
+/// let give_up = Instant::now() + Duration::from_secs(5);
+/// while pid_alive(pid) && Instant::now() < give_up {
+///     std::thread::sleep(Duration::from_millis(1));
+/// }
+/// assert!(!pid_alive(pid));
+/// child.wait()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn pid_alive(pid: u32) -> bool {
     if pid == 0 || pid > i32::MAX as u32 {
         return false;
@@ -99,6 +116,12 @@ pub fn pid_alive(pid: u32) -> bool {
 }
 
 /// The CPUs this process may run on (from `sched_getaffinity`).
+///
+/// ```
+/// let cpus = shmlab::process::allowed_cpus();
+/// assert!(!cpus.is_empty());
+/// assert!(cpus.windows(2).all(|pair| pair[0] < pair[1])); // ascending CPU numbers
+/// ```
 pub fn allowed_cpus() -> Vec<usize> {
     // SAFETY: cpu_set_t is plain data (all-zero is an empty set);
     // sched_getaffinity writes at most size_of::<cpu_set_t>() bytes into it.
@@ -119,6 +142,18 @@ pub fn allowed_cpus() -> Vec<usize> {
 /// time: left alone, the scheduler may queue both on one CPU and run them
 /// one after the other, and a short race never shows. Returns the CPU, or
 /// `None` if pinning is not possible here.
+///
+/// ```
+/// use shmlab::process::{allowed_cpus, pin_to_cpu};
+///
+/// let cpus = allowed_cpus();
+/// let n = cpus.len(); // index n wraps round to the first allowed CPU
+/// // Pin a new thread, so that the caller stays free to run anywhere.
+/// let pinned = std::thread::spawn(move || (pin_to_cpu(n), allowed_cpus()));
+/// let (cpu, now_allowed) = pinned.join().unwrap();
+/// assert_eq!(cpu, Some(cpus[0]));
+/// assert_eq!(now_allowed, [cpus[0]]); // a pinned thread may use that CPU only
+/// ```
 pub fn pin_to_cpu(index: usize) -> Option<usize> {
     let cpus = allowed_cpus();
     let cpu = *cpus.get(index % cpus.len().max(1))?;
@@ -133,6 +168,14 @@ pub fn pin_to_cpu(index: usize) -> Option<usize> {
 
 /// Nanoseconds on the system-wide monotonic clock: comparable between
 /// processes on the same machine (unlike `Instant`, whose value is opaque).
+///
+/// ```
+/// use shmlab::process::monotonic_ns;
+///
+/// let before = monotonic_ns();
+/// std::thread::sleep(std::time::Duration::from_millis(2));
+/// assert!(monotonic_ns() - before >= 2_000_000);
+/// ```
 pub fn monotonic_ns() -> u64 {
     let mut ts = std::mem::MaybeUninit::<libc::timespec>::uninit();
     // SAFETY: clock_gettime fills the whole timespec; CLOCK_MONOTONIC always
@@ -145,6 +188,14 @@ pub fn monotonic_ns() -> u64 {
 }
 
 /// The usual name of a signal number, e.g. `SIGKILL` for 9.
+///
+/// ```
+/// use shmlab::process::signal_name;
+///
+/// assert_eq!(signal_name(9), "SIGKILL");
+/// assert_eq!(signal_name(15), "SIGTERM");
+/// assert_eq!(signal_name(64), "signal 64");
+/// ```
 pub fn signal_name(signal: i32) -> String {
     let name = match signal {
         libc::SIGHUP => "SIGHUP",

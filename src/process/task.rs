@@ -9,6 +9,23 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// One registered task: its name and a type-erased runner.
+///
+/// A worker finds its entry by name and calls `run` on the argument bytes:
+///
+/// ```
+/// use shmlab::process::TASKS;
+///
+/// fn double(x: u64) -> u64 {
+///     2 * x
+/// }
+/// shmlab::task!(double);
+///
+/// # fn main() {
+/// let name = std::any::type_name_of_val(&double);
+/// let entry = TASKS.iter().find(|t| (t.name)() == name).expect("registered");
+/// assert_eq!((entry.run)(b"21"), Ok(b"42".to_vec()));
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct TaskEntry {
     /// The function's full path, e.g. `lab04_race::count` (as given by
@@ -19,6 +36,23 @@ pub struct TaskEntry {
 }
 
 /// Every task registered with [`task!`](crate::task), in this program.
+///
+/// The table is built at link time, so it is the same, in the same order,
+/// in every process started from this executable.
+///
+/// ```
+/// use shmlab::process::TASKS;
+///
+/// fn shout(s: String) -> String {
+///     s.to_uppercase()
+/// }
+/// shmlab::task!(shout);
+///
+/// # fn main() {
+/// let name = std::any::type_name_of_val(&shout); // e.g. `my_lab::shout`
+/// assert_eq!(TASKS.iter().filter(|t| (t.name)() == name).count(), 1);
+/// # }
+/// ```
 #[linkme::distributed_slice]
 pub static TASKS: [TaskEntry];
 
@@ -33,6 +67,17 @@ pub(crate) fn find(name: &str) -> Option<&'static TaskEntry> {
 /// infers it from the function, so it never has to be written. One argument
 /// travels as its own JSON; two travel as a JSON array `[a, b]` — the
 /// tuples that [`Pool::starmap`](crate::pool::Pool::starmap) sends.
+///
+/// ```
+/// use shmlab::process::TaskFn;
+///
+/// fn add(a: u64, b: u64) -> u64 {
+///     a + b
+/// }
+///
+/// assert_eq!(add.call_json(b"[2, 3]"), Ok(b"5".to_vec()));
+/// assert!(add.call_json(b"[2]").is_err()); // the error names the decoding failure
+/// ```
 pub trait TaskFn<Args>: Copy + 'static {
     /// Decodes the arguments, calls the function and encodes its result.
     fn call_json(self, input: &[u8]) -> Result<Vec<u8>, String>;
@@ -72,6 +117,17 @@ where
 
 /// Runs `f` on JSON-encoded arguments and JSON-encodes its result. Used by
 /// [`task!`](crate::task); not meant to be called directly.
+///
+/// ```
+/// use shmlab::process::run_task;
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// // What a worker does with the argument bytes it is sent.
+/// assert_eq!(run_task(square, b"12"), Ok(b"144".to_vec()));
+/// ```
 pub fn run_task<F: TaskFn<Args>, Args>(f: F, input: &[u8]) -> Result<Vec<u8>, String> {
     f.call_json(input)
 }

@@ -31,6 +31,21 @@ const EXIT_ORPHANED: i32 = 4;
 const MAX_FRAME: u64 = 1 << 30;
 
 /// Why a worker did not deliver its result.
+///
+/// Some are found before any process starts:
+///
+/// ```
+/// use shmlab::process::{self, WorkerError};
+///
+/// fn forgotten(x: u64) -> u64 {
+///     x
+/// }
+///
+/// let closure = process::spawn(|x: u64| x + 1, &1);
+/// assert!(matches!(closure, Err(WorkerError::NotAFunction { .. })));
+/// let err = process::spawn(forgotten, &1).unwrap_err();
+/// assert!(err.to_string().contains("add `shmlab::task!(forgotten);`"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
     /// A closure or function pointer was passed where a named `fn` is needed.
@@ -138,6 +153,25 @@ impl From<task::ResolveError> for WorkerError {
 }
 
 /// A worker that finished normally.
+///
+/// ```
+/// use shmlab::process;
+///
+/// fn answer(_: ()) -> u32 {
+///     42
+/// }
+/// shmlab::task!(answer);
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry();
+///     let worker = process::spawn(answer, &())?;
+///     let pid = worker.pid();
+///     let exited = worker.join_exited()?;
+///     assert_eq!((exited.pid, exited.value), (pid, 42));
+///     assert!(exited.status.success());
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug)]
 pub struct Exited<R> {
     /// Its process id.
@@ -154,6 +188,25 @@ pub struct Exited<R> {
 ///
 /// Join it to get the result. Dropping a worker that was not joined kills and
 /// reaps it, so no worker outlives its handle.
+///
+/// ```
+/// use std::time::Duration;
+/// use shmlab::process::{self, pid_alive};
+///
+/// fn nap(ms: u64) {
+///     std::thread::sleep(Duration::from_millis(ms));
+/// }
+/// shmlab::task!(nap);
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry();
+///     let worker = process::spawn(nap, &60_000)?;
+///     let pid = worker.pid();
+///     drop(worker); // killed and reaped, not left running for a minute
+///     assert!(!pid_alive(pid));
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug)]
 pub struct Worker<R> {
     child: Child,
@@ -188,6 +241,22 @@ fn write_frame(out: &mut impl Write, tag: Option<u8>, payload: &[u8]) -> io::Res
 /// [`WorkerError::NotAFunction`] (a closure that captures non-`Copy` data
 /// does not even compile here), and an unregistered function with
 /// [`WorkerError::Unregistered`].
+///
+/// ```
+/// use shmlab::process;
+///
+/// fn sum(numbers: Vec<u64>) -> u64 {
+///     numbers.iter().sum()
+/// }
+/// shmlab::task!(sum);
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // a worker runs `sum` here and exits
+///     let worker = process::spawn(sum, &vec![1, 2, 3])?;
+///     assert_eq!(worker.join()?, 6);
+///     Ok(())
+/// }
+/// ```
 pub fn spawn<F, A, R>(task: F, args: &A) -> Result<Worker<R>, WorkerError>
 where
     F: Fn(A) -> R + Copy + 'static,
@@ -244,16 +313,69 @@ where
 
 impl<R: DeserializeOwned> Worker<R> {
     /// The worker's process id.
+    ///
+    /// ```
+    /// use shmlab::process;
+    ///
+    /// fn my_pid(_: ()) -> u32 {
+    ///     std::process::id()
+    /// }
+    /// shmlab::task!(my_pid);
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry();
+    ///     let worker = process::spawn(my_pid, &())?;
+    ///     let pid = worker.pid();
+    ///     assert_ne!(pid, std::process::id());
+    ///     assert_eq!(worker.join()?, pid); // the worker agrees
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn pid(&self) -> u32 {
         self.pid
     }
 
     /// The task's full name.
+    ///
+    /// ```
+    /// use shmlab::process;
+    ///
+    /// fn noop(_: ()) {}
+    /// shmlab::task!(noop);
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry();
+    ///     let worker = process::spawn(noop, &())?;
+    ///     assert_eq!(worker.task(), std::any::type_name_of_val(&noop));
+    ///     worker.join()?;
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn task(&self) -> &'static str {
         self.task
     }
 
     /// Sends SIGKILL. A later join reports [`WorkerError::Killed`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlab::process::{self, WorkerError};
+    ///
+    /// fn nap(ms: u64) {
+    ///     std::thread::sleep(Duration::from_millis(ms));
+    /// }
+    /// shmlab::task!(nap);
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry();
+    ///     let mut worker = process::spawn(nap, &60_000)?;
+    ///     worker.kill()?;
+    ///     let err = worker.join().unwrap_err();
+    ///     assert!(matches!(err, WorkerError::Killed { signal: 9, .. }));
+    ///     assert!(err.to_string().ends_with("was killed by SIGKILL"));
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn kill(&mut self) -> io::Result<()> {
         if self.finished {
             return Ok(());
@@ -263,22 +385,98 @@ impl<R: DeserializeOwned> Worker<R> {
 
     /// Whether the process has ended (it is then reaped, and a join returns
     /// at once).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use shmlab::process;
+    ///
+    /// fn noop(_: ()) {}
+    /// shmlab::task!(noop);
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry();
+    ///     let mut worker = process::spawn(noop, &())?;
+    ///     let give_up = Instant::now() + Duration::from_secs(5);
+    ///     while !worker.has_exited() && Instant::now() < give_up {
+    ///         std::thread::sleep(Duration::from_millis(1));
+    ///     }
+    ///     assert!(worker.has_exited());
+    ///     worker.join_timeout(Duration::ZERO)?; // ended: no waiting
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn has_exited(&mut self) -> bool {
         self.finished || matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     /// Waits for the worker to finish and returns the task's result.
+    ///
+    /// ```
+    /// use shmlab::process::{self, WorkerError};
+    ///
+    /// fn checked_half(x: u64) -> u64 {
+    ///     assert!(x % 2 == 0, "{x} is odd");
+    ///     x / 2
+    /// }
+    /// shmlab::task!(checked_half);
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry();
+    ///     assert_eq!(process::spawn(checked_half, &10)?.join()?, 5);
+    ///     let odd = process::spawn(checked_half, &7)?.join();
+    ///     let Err(WorkerError::Panicked { message, .. }) = odd else { panic!("{odd:?}") };
+    ///     assert_eq!(message, "7 is odd");
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn join(mut self) -> Result<R, WorkerError> {
         self.wait(Deadline::never()).map(|exited| exited.value)
     }
 
     /// Waits for the worker and returns its pid, exit status and result.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlab::process;
+    ///
+    /// fn nap(ms: u64) {
+    ///     std::thread::sleep(Duration::from_millis(ms));
+    /// }
+    /// shmlab::task!(nap);
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry();
+    ///     let exited = process::spawn(nap, &5)?.join_exited()?;
+    ///     assert_eq!(exited.status.code(), Some(0));
+    ///     assert!(exited.elapsed >= Duration::from_millis(5)); // start-up included
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn join_exited(mut self) -> Result<Exited<R>, WorkerError> {
         self.wait(Deadline::never())
     }
 
     /// Waits at most `timeout`. On [`WorkerError::Timeout`] the worker keeps
     /// running and this handle stays usable (join again, or kill it).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmlab::process::{self, WorkerError};
+    ///
+    /// fn nap(ms: u64) {
+    ///     std::thread::sleep(Duration::from_millis(ms));
+    /// }
+    /// shmlab::task!(nap);
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry();
+    ///     let mut worker = process::spawn(nap, &60_000)?;
+    ///     let early = worker.join_timeout(Duration::from_millis(10));
+    ///     assert!(matches!(early, Err(WorkerError::Timeout { .. })));
+    ///     assert!(!worker.has_exited()); // still napping; dropping it kills it
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<Exited<R>, WorkerError> {
         match self.wait(Deadline::after(timeout)) {
             Err(WorkerError::Timeout { pid, .. }) => Err(WorkerError::Timeout {
@@ -456,6 +654,22 @@ impl<R> Drop for Worker<R> {
 /// process; it never returns there. In any other process it installs the
 /// Ctrl-C handler that removes this process's segments and workers, and
 /// returns.
+///
+/// ```
+/// use shmlab::process;
+///
+/// fn parent(_: ()) -> u32 {
+///     std::os::unix::process::parent_id()
+/// }
+/// shmlab::task!(parent);
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the worker runs `parent` in here; this process goes on
+///     let worker = process::spawn(parent, &())?;
+///     assert_eq!(worker.join()?, std::process::id());
+///     Ok(())
+/// }
+/// ```
 pub fn entry() {
     match std::env::var(TASK_ENV) {
         Ok(name) => {
