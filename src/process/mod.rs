@@ -153,9 +153,18 @@ pub fn allowed_cpus() -> Vec<usize> {
 /// let (cpu, now_allowed) = pinned.join().unwrap();
 /// assert_eq!(cpu, Some(cpus[0]));
 /// assert_eq!(now_allowed, [cpus[0]]); // a pinned thread may use that CPU only
+///
+/// // A pinned thread can be moved on: the choice is always among the CPUs
+/// // the process could use when it first pinned a thread (a pool worker
+/// // reused for another run may get another index).
+/// let moved = std::thread::spawn(move || (pin_to_cpu(0), pin_to_cpu(1))).join().unwrap();
+/// assert_eq!(moved, (Some(cpus[0]), Some(cpus[1 % n])));
 /// ```
 pub fn pin_to_cpu(index: usize) -> Option<usize> {
-    let cpus = allowed_cpus();
+    // Not `allowed_cpus()` at the time of the call: once this thread is
+    // pinned that is a single CPU, and every later index would map to it.
+    static CPUS_AT_FIRST_PIN: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
+    let cpus = CPUS_AT_FIRST_PIN.get_or_init(allowed_cpus);
     let cpu = *cpus.get(index % cpus.len().max(1))?;
     // SAFETY: as above; the set holds one valid CPU number below CPU_SETSIZE.
     let ok = unsafe {
