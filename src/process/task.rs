@@ -80,6 +80,15 @@ pub(crate) fn find(name: &str) -> Option<&'static TaskEntry> {
 /// ```
 pub trait TaskFn<Args>: Copy + 'static {
     /// Decodes the arguments, calls the function and encodes its result.
+    ///
+    /// ```
+    /// use shmlab::process::TaskFn;
+    ///
+    /// fn shout(word: String) -> String {
+    ///     word.to_uppercase()
+    /// }
+    /// assert_eq!(shout.call_json(br#""hi""#), Ok(br#""HI""#.to_vec()));
+    /// ```
     fn call_json(self, input: &[u8]) -> Result<Vec<u8>, String>;
 }
 
