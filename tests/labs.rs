@@ -484,7 +484,12 @@ fn absurd_options_are_clear_errors() {
             &["--workers", "3", "--increments", "2"],
             "17153136 interleavings",
         ),
-        (LAB07, &["--schedule", "AABABC"], "`C` is not a worker"),
+        (
+            LAB07,
+            &["--workers", "2", "--schedule", "AABABC"],
+            "`C` is not a worker",
+        ),
+        (LAB07, &["--schedule", "AABABE"], "`E` is not a worker"),
         (LAB07, &["--schedule", "AABAB"], "worker B appears 2 times"),
         (LAB07, &["--schedule", ""], "--schedule is empty"),
     ];
