@@ -11,6 +11,18 @@ use crate::cells::{Cells, OutOfBounds};
 use crate::lock::{LockError, RawLock};
 
 /// Why a transfer failed.
+///
+/// ```
+/// use shmlab::SharedArray;
+/// use shmlab::bank::{TransferError, transfer_locked};
+///
+/// # fn main() -> anyhow::Result<()> {
+/// let accounts = SharedArray::<i64>::create(2, 100)?;
+/// let to_nowhere = transfer_locked(&accounts.cells(), 0, 7, 10);
+/// assert!(matches!(to_nowhere, Err(TransferError::OutOfBounds(_))));
+/// assert_eq!(accounts.to_vec(), [100, 100]); // nothing moved
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
     /// An account number past the end.
@@ -23,6 +35,19 @@ pub enum TransferError {
 
 /// Moves `amount` from `from` to `to` with four separate atomic steps.
 /// Another transfer can run between them: the total is not kept.
+///
+/// Alone it moves the money right; lab 05 runs it in several processes.
+///
+/// ```
+/// use shmlab::SharedArray;
+/// use shmlab::bank::transfer_unlocked;
+///
+/// # fn main() -> anyhow::Result<()> {
+/// let accounts = SharedArray::<i64>::create(2, 100)?;
+/// transfer_unlocked(&accounts.cells(), 0, 1, 30)?;
+/// assert_eq!(accounts.to_vec(), [70, 130]);
+/// # Ok(()) }
+/// ```
 pub fn transfer_unlocked<L: RawLock>(
     accounts: &Cells<'_, i64, L>,
     from: usize,
@@ -37,6 +62,24 @@ pub fn transfer_unlocked<L: RawLock>(
 }
 
 /// The same four steps under the lock: the total is kept.
+///
+/// Four threads pass money round a ring of four accounts at once:
+///
+/// ```
+/// use shmlab::SharedArray;
+/// use shmlab::bank::transfer_locked;
+///
+/// # fn main() -> anyhow::Result<()> {
+/// let accounts = SharedArray::<i64>::create(4, 100)?;
+/// let cells = accounts.cells();
+/// std::thread::scope(|s| {
+///     for from in 0..4 {
+///         s.spawn(move || (0..100).try_for_each(|_| transfer_locked(&cells, from, (from + 1) % 4, 1)));
+///     }
+/// });
+/// assert_eq!(accounts.to_vec().iter().sum::<i64>(), 400);
+/// # Ok(()) }
+/// ```
 pub fn transfer_locked<L: RawLock>(
     accounts: &Cells<'_, i64, L>,
     from: usize,

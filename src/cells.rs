@@ -25,6 +25,18 @@ use crate::lock::{Acquired, FutexLock, LockError, RawLock};
 use crate::sync::{Deadline, Ordering};
 
 /// An index past the end of an array.
+///
+/// ```
+/// use shmlab::cells::{Cells, OutOfBounds};
+/// # use shmlab::element::Element;
+/// # use shmlab::lock::FutexLock;
+/// # let lock = FutexLock::new();
+/// # let storage = [i64::new_cell(0), i64::new_cell(0)];
+/// # let cells = Cells::<i64>::new(&lock, &storage);
+/// let err = cells.store(2, 1).unwrap_err();
+/// assert_eq!(err, OutOfBounds { index: 2, len: 2 });
+/// assert_eq!(err.to_string(), "index 2 is out of bounds for an array of 2 elements");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("index {index} is out of bounds for an array of {len} elements")]
 pub struct OutOfBounds {
@@ -69,21 +81,68 @@ impl<T: Element, L: RawLock> Copy for Cells<'_, T, L> {}
 
 impl<'a, T: Element, L: RawLock> Cells<'a, T, L> {
     /// A view of `cells` protected by `lock`.
+    ///
+    /// ```
+    /// use shmlab::cells::Cells;
+    /// use shmlab::element::Element;
+    /// use shmlab::lock::FutexLock;
+    ///
+    /// let lock = FutexLock::new();
+    /// let storage = [u32::new_cell(1), u32::new_cell(2), u32::new_cell(3)];
+    /// let cells = Cells::<u32>::new(&lock, &storage);
+    /// assert_eq!(cells.load(2)?, 3);
+    /// # Ok::<(), shmlab::cells::OutOfBounds>(())
+    /// ```
     pub fn new(lock: &'a L, cells: &'a [T::Atomic]) -> Self {
         Cells { lock, cells }
     }
 
     /// The number of cells.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::cells::Cells;
+    /// # use shmlab::element::Element;
+    /// # use shmlab::lock::FutexLock;
+    /// # let lock = FutexLock::new();
+    /// # let storage = [i64::new_cell(0), i64::new_cell(0)];
+    /// # let cells = Cells::<i64>::new(&lock, &storage);
+    /// assert_eq!(cells.len(), 2);
+    /// # Ok(()) }
+    /// ```
     pub fn len(&self) -> usize {
         self.cells.len()
     }
 
     /// Whether there are no cells.
+    ///
+    /// ```
+    /// # use shmlab::cells::Cells;
+    /// # use shmlab::element::Element;
+    /// # use shmlab::lock::FutexLock;
+    /// # let lock = FutexLock::new();
+    /// let none: [<i64 as Element>::Atomic; 0] = [];
+    /// assert!(Cells::<i64>::new(&lock, &none).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.cells.is_empty()
     }
 
     /// The lock.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::cells::Cells;
+    /// # use shmlab::element::Element;
+    /// # use shmlab::lock::FutexLock;
+    /// # let lock = FutexLock::new();
+    /// # let storage = [i64::new_cell(0), i64::new_cell(0)];
+    /// # let cells = Cells::<i64>::new(&lock, &storage);
+    /// let _guard = cells.lock().map_err(|e| e.discard_guard())?;
+    /// // A futex lock's word records the holder's pid.
+    /// assert_eq!(cells.raw_lock().holder(), Some(std::process::id()));
+    /// # Ok(()) }
+    /// ```
     pub fn raw_lock(&self) -> &'a L {
         self.lock
     }
@@ -96,18 +155,70 @@ impl<'a, T: Element, L: RawLock> Cells<'a, T, L> {
     }
 
     /// Atomically reads cell `index`.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::cells::Cells;
+    /// # use shmlab::element::Element;
+    /// # use shmlab::lock::FutexLock;
+    /// # let lock = FutexLock::new();
+    /// # let storage = [i64::new_cell(0), i64::new_cell(0)];
+    /// # let cells = Cells::<i64>::new(&lock, &storage);
+    /// cells.store(1, 42)?;
+    /// assert_eq!(cells.load(1)?, 42);
+    /// assert!(cells.load(2).is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn load(&self, index: usize) -> Result<T, OutOfBounds> {
         Ok(T::load(self.cell(index)?, Ordering::Acquire))
     }
 
     /// Atomically writes cell `index`. A `load` followed by a `store` is
     /// *not* atomic as a whole: that is the lost-update race.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::cells::Cells;
+    /// # use shmlab::element::Element;
+    /// # use shmlab::lock::FutexLock;
+    /// # let lock = FutexLock::new();
+    /// # let storage = [i64::new_cell(0), i64::new_cell(0)];
+    /// # let cells = Cells::<i64>::new(&lock, &storage);
+    /// // Correct alone; with other writers, one may store in between.
+    /// let seen = cells.load(0)?;
+    /// cells.store(0, seen + 1)?;
+    /// assert_eq!(cells.load(0)?, 1);
+    /// # Ok(()) }
+    /// ```
     pub fn store(&self, index: usize, value: T) -> Result<(), OutOfBounds> {
         T::store(self.cell(index)?, value, Ordering::Release);
         Ok(())
     }
 
     /// Atomically adds `delta` to cell `index` and returns the old value.
+    ///
+    /// Four threads adding 100 each never lose an update:
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::cells::Cells;
+    /// # use shmlab::element::Element;
+    /// # use shmlab::lock::FutexLock;
+    /// # let lock = FutexLock::new();
+    /// # let storage = [i64::new_cell(0), i64::new_cell(0)];
+    /// # let cells = Cells::<i64>::new(&lock, &storage);
+    /// std::thread::scope(|s| {
+    ///     for _ in 0..4 {
+    ///         s.spawn(|| {
+    ///             for _ in 0..100 {
+    ///                 cells.fetch_add(0, 1).unwrap();
+    ///             }
+    ///         });
+    ///     }
+    /// });
+    /// assert_eq!(cells.load(0)?, 400);
+    /// # Ok(()) }
+    /// ```
     pub fn fetch_add(&self, index: usize, delta: T) -> Result<T, OutOfBounds>
     where
         T: Integer,
@@ -138,12 +249,61 @@ impl<'a, T: Element, L: RawLock> Cells<'a, T, L> {
     /// or process) runs, so several reads and writes through it act as one
     /// step. If the previous holder died holding the lock, the guard comes in
     /// [`LockError::OwnerDied`].
+    ///
+    /// A load and a store under the lock are one step: four threads adding
+    /// 100 each this way lose nothing.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::cells::Cells;
+    /// # use shmlab::element::Element;
+    /// # use shmlab::lock::FutexLock;
+    /// # let lock = FutexLock::new();
+    /// # let storage = [i64::new_cell(0), i64::new_cell(0)];
+    /// # let cells = Cells::<i64>::new(&lock, &storage);
+    /// std::thread::scope(|s| {
+    ///     for _ in 0..4 {
+    ///         s.spawn(|| {
+    ///             for _ in 0..100 {
+    ///                 let guard = cells.lock().map_err(|e| e.discard_guard()).unwrap();
+    ///                 guard.set(0, guard.get(0).unwrap() + 1).unwrap();
+    ///             }
+    ///         });
+    ///     }
+    /// });
+    /// assert_eq!(cells.load(0)?, 400);
+    /// # Ok(()) }
+    /// ```
     pub fn lock(&self) -> Result<CellsGuard<'a, T, L>, LockError<CellsGuard<'a, T, L>>> {
         self.acquire(Deadline::never(), None)
     }
 
     /// Like [`Cells::lock`], but gives up with [`LockError::Timeout`] after
     /// `timeout`.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::cells::Cells;
+    /// # use shmlab::element::Element;
+    /// # use shmlab::lock::FutexLock;
+    /// # let lock = FutexLock::new();
+    /// # let storage = [i64::new_cell(0), i64::new_cell(0)];
+    /// # let cells = Cells::<i64>::new(&lock, &storage);
+    /// use shmlab::lock::LockError;
+    /// use std::time::Duration;
+    ///
+    /// let held = cells.lock().map_err(|e| e.discard_guard())?;
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         // Another thread gives up after 5 ms: the lock is taken.
+    ///         let attempt = cells.try_lock_for(Duration::from_millis(5));
+    ///         assert!(matches!(attempt, Err(LockError::Timeout(_))));
+    ///     });
+    /// });
+    /// drop(held);
+    /// assert!(cells.try_lock_for(Duration::from_millis(5)).is_ok());
+    /// # Ok(()) }
+    /// ```
     pub fn try_lock_for(
         &self,
         timeout: Duration,
@@ -156,6 +316,22 @@ impl<'a, T: Element, L: RawLock> Cells<'a, T, L> {
 ///
 /// Reads and writes through the guard are relaxed atomics: the lock's own
 /// acquire and release order them, so they need nothing stronger.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::cells::Cells;
+/// # use shmlab::element::Element;
+/// # use shmlab::lock::FutexLock;
+/// # let lock = FutexLock::new();
+/// # let storage = [i64::new_cell(10), i64::new_cell(0)];
+/// # let cells = Cells::<i64>::new(&lock, &storage);
+/// let guard = cells.lock().map_err(|e| e.discard_guard())?;
+/// guard.set(1, guard.get(0)?)?; // nobody else sees cell 1 before this
+/// guard.set(0, 0)?;
+/// drop(guard); // unlocks
+/// assert_eq!((cells.load(0)?, cells.load(1)?), (0, 10));
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct CellsGuard<'a, T: Element, L: RawLock = FutexLock> {
     cells: Cells<'a, T, L>,
@@ -166,21 +342,75 @@ pub struct CellsGuard<'a, T: Element, L: RawLock = FutexLock> {
 
 impl<T: Element, L: RawLock> CellsGuard<'_, T, L> {
     /// The number of cells.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::cells::Cells;
+    /// # use shmlab::element::Element;
+    /// # use shmlab::lock::FutexLock;
+    /// # let lock = FutexLock::new();
+    /// # let storage = [i64::new_cell(0), i64::new_cell(0)];
+    /// # let cells = Cells::<i64>::new(&lock, &storage);
+    /// let guard = cells.lock().map_err(|e| e.discard_guard())?;
+    /// assert_eq!(guard.len(), 2);
+    /// # Ok(()) }
+    /// ```
     pub fn len(&self) -> usize {
         self.cells.len()
     }
 
     /// Whether there are no cells.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::cells::Cells;
+    /// # use shmlab::element::Element;
+    /// # use shmlab::lock::FutexLock;
+    /// # let lock = FutexLock::new();
+    /// # let storage = [i64::new_cell(0), i64::new_cell(0)];
+    /// # let cells = Cells::<i64>::new(&lock, &storage);
+    /// let guard = cells.lock().map_err(|e| e.discard_guard())?;
+    /// assert!(!guard.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.cells.is_empty()
     }
 
     /// Reads cell `index`.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::cells::Cells;
+    /// # use shmlab::element::Element;
+    /// # use shmlab::lock::FutexLock;
+    /// # let lock = FutexLock::new();
+    /// # let storage = [i64::new_cell(0), i64::new_cell(0)];
+    /// # let cells = Cells::<i64>::new(&lock, &storage);
+    /// let guard = cells.lock().map_err(|e| e.discard_guard())?;
+    /// assert_eq!(guard.get(1)?, 0);
+    /// assert!(guard.get(2).is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn get(&self, index: usize) -> Result<T, OutOfBounds> {
         Ok(T::load(self.cells.cell(index)?, Ordering::Relaxed))
     }
 
     /// Writes cell `index`.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::cells::Cells;
+    /// # use shmlab::element::Element;
+    /// # use shmlab::lock::FutexLock;
+    /// # let lock = FutexLock::new();
+    /// # let storage = [i64::new_cell(0), i64::new_cell(0)];
+    /// # let cells = Cells::<i64>::new(&lock, &storage);
+    /// let guard = cells.lock().map_err(|e| e.discard_guard())?;
+    /// guard.set(0, 5)?;
+    /// assert_eq!(guard.get(0)?, 5);
+    /// # Ok(()) }
+    /// ```
     pub fn set(&self, index: usize, value: T) -> Result<(), OutOfBounds> {
         T::store(self.cells.cell(index)?, value, Ordering::Relaxed);
         Ok(())

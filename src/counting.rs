@@ -21,6 +21,21 @@ use crate::lock::{LockError, RawLock};
 
 /// The tutorials' `counter.value += 1` without a lock: a logic race on
 /// atomics (never undefined behaviour). Loses updates under contention.
+///
+/// Alone it counts right; lab 04 runs it in several processes at once.
+///
+/// ```
+/// use shmlab::counting::racy_increment;
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::{cells::Cells, element::Element, lock::FutexLock};
+/// # let lock = FutexLock::new();
+/// # let storage = [i64::new_cell(0), i64::new_cell(0), i64::new_cell(0)];
+/// # let counts = Cells::<i64>::new(&lock, &storage);
+/// racy_increment(&counts);
+/// racy_increment(&counts);
+/// assert_eq!(counts.load(0)?, 2);
+/// # Ok(()) }
+/// ```
 pub fn racy_increment<L: RawLock>(counter: &Cells<'_, i64, L>) {
     if let Ok(seen) = counter.load(0) {
         // Another worker may store between our load and this store.
@@ -29,12 +44,44 @@ pub fn racy_increment<L: RawLock>(counter: &Cells<'_, i64, L>) {
 }
 
 /// One atomic read-modify-write: never loses an update.
+///
+/// ```
+/// use shmlab::counting::atomic_increment;
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::{cells::Cells, element::Element, lock::FutexLock};
+/// # let lock = FutexLock::new();
+/// # let storage = [i64::new_cell(0), i64::new_cell(0), i64::new_cell(0)];
+/// # let counts = Cells::<i64>::new(&lock, &storage);
+/// std::thread::scope(|s| {
+///     for _ in 0..4 {
+///         s.spawn(|| (0..100).for_each(|_| atomic_increment(&counts)));
+///     }
+/// });
+/// assert_eq!(counts.load(0)?, 400);
+/// # Ok(()) }
+/// ```
 pub fn atomic_increment<L: RawLock>(counter: &Cells<'_, i64, L>) {
     let _ = counter.fetch_add(0, 1);
 }
 
 /// `with counter.get_lock(): counter.value += 1`. Exact: no other lock user
 /// can run between the read and the write.
+///
+/// ```
+/// use shmlab::counting::locked_increment;
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::{cells::Cells, element::Element, lock::FutexLock};
+/// # let lock = FutexLock::new();
+/// # let storage = [i64::new_cell(0), i64::new_cell(0), i64::new_cell(0)];
+/// # let counts = Cells::<i64>::new(&lock, &storage);
+/// std::thread::scope(|s| {
+///     for _ in 0..4 {
+///         s.spawn(|| (0..100).try_for_each(|_| locked_increment(&counts)));
+///     }
+/// });
+/// assert_eq!(counts.load(0)?, 400);
+/// # Ok(()) }
+/// ```
 pub fn locked_increment<L: RawLock>(counter: &Cells<'_, i64, L>) -> Result<(), LockError<()>> {
     let guard = counter.lock().map_err(LockError::discard_guard)?;
     let seen = guard.get(0).unwrap_or_default();
@@ -45,6 +92,23 @@ pub fn locked_increment<L: RawLock>(counter: &Cells<'_, i64, L>) -> Result<(), L
 /// Adds 1 to cell `slot`, which no other worker writes: the same racy-looking
 /// load and store as [`racy_increment`], exact because nobody else stores
 /// there.
+///
+/// ```
+/// use shmlab::counting::slot_increment;
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::{cells::Cells, element::Element, lock::FutexLock};
+/// # let lock = FutexLock::new();
+/// # let storage = [i64::new_cell(0), i64::new_cell(0), i64::new_cell(0)];
+/// # let counts = Cells::<i64>::new(&lock, &storage);
+/// std::thread::scope(|s| {
+///     for slot in 0..3 {
+///         s.spawn(move || (0..100).for_each(|_| slot_increment(&counts, slot)));
+///     }
+/// });
+/// let total: i64 = (0..3).map(|i| counts.load(i)).sum::<Result<i64, _>>()?;
+/// assert_eq!(total, 300);
+/// # Ok(()) }
+/// ```
 pub fn slot_increment<L: RawLock>(counts: &Cells<'_, i64, L>, slot: usize) {
     if let Ok(seen) = counts.load(slot) {
         let _ = counts.store(slot, seen.wrapping_add(1));
@@ -62,12 +126,55 @@ pub const PADDED_STRIDE: usize = std::mem::size_of::<
 
 /// One way to count with W workers: the cells it needs, what a worker does,
 /// and how the total is formed.
+///
+/// Any strategy, run with threads on cells in this process:
+///
+/// ```
+/// use shmlab::cells::Cells;
+/// use shmlab::counting::{Counting, MapReduce, Slots};
+/// use shmlab::{element::Element, lock::FutexLock};
+///
+/// fn run<C: Counting + Sync>(strategy: &C, workers: usize, n: u64) -> i64 {
+///     let lock = FutexLock::new();
+///     let storage: Vec<_> = (0..strategy.cells(workers)).map(|_| i64::new_cell(0)).collect();
+///     let cells = Cells::<i64>::new(&lock, &storage);
+///     let kept: Vec<i64> = std::thread::scope(|s| {
+///         let work = |i| s.spawn(move || strategy.work(&cells, i, n).unwrap());
+///         let handles: Vec<_> = (0..workers).map(work).collect();
+///         handles.into_iter().map(|h| h.join().unwrap()).collect()
+///     });
+///     strategy.total(&cells, &kept)
+/// }
+/// assert_eq!(run(&Slots { stride: 1 }, 3, 100), 300);
+/// assert_eq!(run(&MapReduce, 3, 100), 300);
+/// ```
 pub trait Counting {
     /// Shared cells needed for `workers` workers (0: none, nothing shared).
+    ///
+    /// ```
+    /// use shmlab::counting::{Atomic, Counting, MapReduce, Slots};
+    ///
+    /// assert_eq!(Atomic.cells(4), 1); // one shared counter
+    /// assert_eq!(Slots { stride: 2 }.cells(4), 8); // a padded slot each
+    /// assert_eq!(MapReduce.cells(4), 0); // nothing shared
+    /// ```
     fn cells(&self, workers: usize) -> usize;
     /// Worker `index` adds 1, `n` times. Returns what it kept privately
     /// (map-reduce's local count; 0 for strategies that count in shared
     /// memory).
+    ///
+    /// ```
+    /// use shmlab::counting::{Atomic, Counting, MapReduce};
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::{cells::Cells, element::Element, lock::FutexLock};
+    /// # let lock = FutexLock::new();
+    /// # let storage = [i64::new_cell(0), i64::new_cell(0), i64::new_cell(0)];
+    /// # let counts = Cells::<i64>::new(&lock, &storage);
+    /// assert_eq!(Atomic.work(&counts, 0, 5)?, 0); // counted in the cell
+    /// assert_eq!(counts.load(0)?, 5);
+    /// assert_eq!(MapReduce.work(&counts, 0, 5)?, 5); // counted privately
+    /// # Ok(()) }
+    /// ```
     fn work<L: RawLock>(
         &self,
         counts: &Cells<'_, i64, L>,
@@ -75,21 +182,94 @@ pub trait Counting {
         n: u64,
     ) -> Result<i64, LockError<()>>;
     /// The total, from the cells and what the `workers` returned.
+    ///
+    /// ```
+    /// use shmlab::counting::{Counting, Slots};
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::{cells::Cells, element::Element, lock::FutexLock};
+    /// # let lock = FutexLock::new();
+    /// # let storage = [i64::new_cell(0), i64::new_cell(0), i64::new_cell(0)];
+    /// # let counts = Cells::<i64>::new(&lock, &storage);
+    /// let slots = Slots { stride: 1 };
+    /// slots.work(&counts, 0, 2)?;
+    /// slots.work(&counts, 1, 3)?;
+    /// assert_eq!(slots.total(&counts, &[0, 0]), 5); // two workers' slots
+    /// # Ok(()) }
+    /// ```
     fn total<L: RawLock>(&self, counts: &Cells<'_, i64, L>, returned: &[i64]) -> i64;
 }
 
 /// `store(load() + 1)` on one shared cell.
+///
+/// ```
+/// use shmlab::counting::{Counting, Racy};
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::{cells::Cells, element::Element, lock::FutexLock};
+/// # let lock = FutexLock::new();
+/// # let storage = [i64::new_cell(0), i64::new_cell(0), i64::new_cell(0)];
+/// # let counts = Cells::<i64>::new(&lock, &storage);
+/// Racy.work(&counts, 0, 10)?; // alone, nothing can come between the steps
+/// assert_eq!(Racy.total(&counts, &[0]), 10);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Racy;
 /// `fetch_add(1)` on one shared cell.
+///
+/// ```
+/// use shmlab::counting::{Atomic, Counting};
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::{cells::Cells, element::Element, lock::FutexLock};
+/// # let lock = FutexLock::new();
+/// # let storage = [i64::new_cell(0), i64::new_cell(0), i64::new_cell(0)];
+/// # let counts = Cells::<i64>::new(&lock, &storage);
+/// std::thread::scope(|s| {
+///     s.spawn(|| Atomic.work(&counts, 0, 100));
+///     s.spawn(|| Atomic.work(&counts, 1, 100));
+/// });
+/// assert_eq!(Atomic.total(&counts, &[0, 0]), 200);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Atomic;
 /// Load and store under the segment's lock (shmlab's futex lock or the OS
 /// mutex: the lock type of the segment decides).
+///
+/// ```
+/// use shmlab::counting::{Counting, Locked};
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::{cells::Cells, element::Element, lock::FutexLock};
+/// # let lock = FutexLock::new();
+/// # let storage = [i64::new_cell(0), i64::new_cell(0), i64::new_cell(0)];
+/// # let counts = Cells::<i64>::new(&lock, &storage);
+/// std::thread::scope(|s| {
+///     s.spawn(|| Locked.work(&counts, 0, 100));
+///     s.spawn(|| Locked.work(&counts, 1, 100));
+/// });
+/// assert_eq!(Locked.total(&counts, &[0, 0]), 200);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Locked;
 /// One cell per worker, side by side (they share cache lines); summed at
 /// the end.
+///
+/// ```
+/// use shmlab::counting::{Counting, Slots};
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::{cells::Cells, element::Element, lock::FutexLock};
+/// # let lock = FutexLock::new();
+/// # let storage = [i64::new_cell(0), i64::new_cell(0), i64::new_cell(0)];
+/// # let counts = Cells::<i64>::new(&lock, &storage);
+/// let slots = Slots { stride: 1 };
+/// std::thread::scope(|s| {
+///     s.spawn(|| slots.work(&counts, 0, 100));
+///     s.spawn(|| slots.work(&counts, 1, 100));
+/// });
+/// assert_eq!((counts.load(0)?, counts.load(1)?), (100, 100));
+/// assert_eq!(slots.total(&counts, &[0, 0]), 200);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Slots {
     /// Cells from one worker's slot to the next.
@@ -97,6 +277,23 @@ pub struct Slots {
 }
 /// A private count in each worker, returned and summed by the parent:
 /// nothing is shared while counting.
+///
+/// ```
+/// use shmlab::counting::{Counting, MapReduce};
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::{cells::Cells, element::Element, lock::FutexLock};
+/// # let lock = FutexLock::new();
+/// # let storage = [i64::new_cell(0), i64::new_cell(0), i64::new_cell(0)];
+/// # let counts = Cells::<i64>::new(&lock, &storage);
+/// let kept: Vec<i64> = std::thread::scope(|s| {
+///     let a = s.spawn(|| MapReduce.work(&counts, 0, 100));
+///     let b = s.spawn(|| MapReduce.work(&counts, 1, 100));
+///     [a, b].map(|h| h.join().unwrap().unwrap()).to_vec()
+/// });
+/// assert_eq!(kept, [100, 100]);
+/// assert_eq!(MapReduce.total(&counts, &kept), 200);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct MapReduce;
 
@@ -224,6 +421,13 @@ mod across {
     const GATE_TIMEOUT: Duration = Duration::from_secs(30);
 
     /// A way to count.
+    ///
+    /// ```
+    /// use shmlab::counting::Strategy;
+    ///
+    /// let lossy: Vec<Strategy> = Strategy::ALL.into_iter().filter(|s| !s.is_exact()).collect();
+    /// assert_eq!(lossy, [Strategy::Racy]);
+    /// ```
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
     #[serde(rename_all = "kebab-case")]
     pub enum Strategy {
@@ -257,6 +461,16 @@ mod across {
         ];
 
         /// The name used in reports and on the command line.
+        ///
+        /// ```
+        /// use shmlab::counting::Strategy;
+        ///
+        /// assert_eq!(Strategy::LockedOs.name(), "locked-os");
+        /// for s in Strategy::ALL {
+        ///     // JSON reports spell it the same way.
+        ///     assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.name()));
+        /// }
+        /// ```
         pub fn name(self) -> &'static str {
             match self {
                 Strategy::Racy => "racy",
@@ -270,11 +484,27 @@ mod across {
         }
 
         /// Whether the strategy never loses an update.
+        ///
+        /// ```
+        /// use shmlab::counting::Strategy;
+        ///
+        /// assert!(!Strategy::Racy.is_exact());
+        /// assert!(Strategy::Atomic.is_exact());
+        /// ```
         pub fn is_exact(self) -> bool {
             self != Strategy::Racy
         }
 
         /// Shared cells for `workers` workers.
+        ///
+        /// ```
+        /// use shmlab::counting::{PADDED_STRIDE, Strategy};
+        ///
+        /// assert_eq!(Strategy::Atomic.cells(4), 1);
+        /// assert_eq!(Strategy::Slots.cells(4), 4);
+        /// assert_eq!(Strategy::PaddedSlots.cells(4), 4 * PADDED_STRIDE);
+        /// assert_eq!(Strategy::MapReduce.cells(4), 0);
+        /// ```
         pub fn cells(self, workers: usize) -> usize {
             self.with(
                 |c| c.cells(workers),
@@ -308,6 +538,24 @@ mod across {
     }
 
     /// One strategy's run across processes.
+    ///
+    /// In JSON reports `final_value` is called `final`:
+    ///
+    /// ```
+    /// use shmlab::counting::{CountResult, Strategy};
+    ///
+    /// let run = CountResult {
+    ///     strategy: Strategy::Racy,
+    ///     workers: 2,
+    ///     increments_per_worker: 1000,
+    ///     expected: 2000,
+    ///     final_value: 1391,
+    ///     lost: 609,
+    ///     seconds: 0.001,
+    ///     ops_per_s: 2e6,
+    /// };
+    /// assert_eq!(serde_json::to_value(&run).unwrap()["final"], 1391);
+    /// ```
     #[derive(Debug, Clone, Serialize)]
     pub struct CountResult {
         /// Which strategy.
@@ -331,12 +579,36 @@ mod across {
 
     impl CountResult {
         /// Whether no update was lost.
+        ///
+        /// ```
+        /// # use shmlab::counting::{CountResult, Strategy};
+        /// # let mut run = CountResult {
+        /// #     strategy: Strategy::Racy,
+        /// #     workers: 2,
+        /// #     increments_per_worker: 1000,
+        /// #     expected: 2000,
+        /// #     final_value: 2000,
+        /// #     lost: 0,
+        /// #     seconds: 0.001,
+        /// #     ops_per_s: 2e6,
+        /// # };
+        /// assert!(run.exact());
+        /// (run.final_value, run.lost) = (1391, 609);
+        /// assert!(!run.exact());
+        /// ```
         pub fn exact(&self) -> bool {
             self.lost == 0
         }
     }
 
     /// Why a counting run failed.
+    ///
+    /// ```
+    /// use shmlab::counting::CountError;
+    ///
+    /// let err = CountError::PoolTooSmall { workers: 4, pool: 2 };
+    /// assert_eq!(err.to_string(), "4 counting workers need a pool of at least 4 (it has 2)");
+    /// ```
     #[derive(Debug, thiserror::Error)]
     pub enum CountError {
         /// A segment could not be made.
@@ -421,6 +693,20 @@ mod across {
 
     /// [`count`] on an existing, idle pool of at least `workers` processes
     /// (so a lab can time many runs without starting processes each time).
+    ///
+    /// ```
+    /// use shmlab::counting::{Strategy, count_in};
+    /// use shmlab::pool::Pool;
+    ///
+    /// fn main() -> anyhow::Result<()> {
+    ///     shmlab::entry();
+    ///     let pool = Pool::new(2)?; // started once, used for both runs
+    ///     for strategy in [Strategy::Atomic, Strategy::Slots] {
+    ///         assert_eq!(count_in(&pool, strategy, 2, 500)?.final_value, 1000);
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn count_in(
         pool: &Pool,
         strategy: Strategy,

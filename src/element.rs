@@ -9,6 +9,13 @@
 use crate::sync::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 /// The tag of an element type, stored in every segment header.
+///
+/// ```
+/// use shmlab::element::{Element, ElementType};
+///
+/// assert_eq!(<i64 as Element>::TYPE, ElementType::I64);
+/// assert_eq!(<f64 as Element>::TYPE, ElementType::F64);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ElementType {
     /// `i32`
@@ -25,6 +32,13 @@ pub enum ElementType {
 
 impl ElementType {
     /// Decodes a header tag.
+    ///
+    /// ```
+    /// use shmlab::element::ElementType;
+    ///
+    /// assert_eq!(ElementType::from_tag(ElementType::U32 as u32), Some(ElementType::U32));
+    /// assert_eq!(ElementType::from_tag(0), None); // not a shmlab header
+    /// ```
     pub fn from_tag(tag: u32) -> Option<Self> {
         Some(match tag {
             1 => ElementType::I32,
@@ -37,6 +51,13 @@ impl ElementType {
     }
 
     /// The Rust name of the type, e.g. `"i64"`.
+    ///
+    /// ```
+    /// use shmlab::element::ElementType;
+    ///
+    /// assert_eq!(ElementType::I64.name(), "i64");
+    /// assert_eq!(ElementType::F64.name(), "f64");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             ElementType::I32 => "i32",
@@ -54,6 +75,18 @@ mod sealed {
 
 /// A type that can be an element of a [`crate::SharedValue`] or
 /// [`crate::SharedArray`]. Sealed: the list above is the whole list.
+///
+/// Code generic over `Element` works for every element type:
+///
+/// ```
+/// use shmlab::element::Element;
+///
+/// fn header_name<T: Element>() -> &'static str {
+///     T::TYPE.name()
+/// }
+/// assert_eq!(header_name::<u32>(), "u32");
+/// assert_eq!(header_name::<f64>(), "f64");
+/// ```
 pub trait Element:
     sealed::Sealed + Copy + PartialEq + std::fmt::Debug + Send + Sync + 'static
 {
@@ -62,22 +95,84 @@ pub trait Element:
     /// The atomic cell that stores it (valid when all bytes are zero).
     type Atomic: Send + Sync + std::fmt::Debug;
     /// A new cell holding `value` (in-process and loom use).
+    ///
+    /// ```
+    /// use shmlab::element::Element;
+    /// use shmlab::sync::Ordering;
+    ///
+    /// // An f64 lives in an AtomicU64, as its bits.
+    /// let cell = f64::new_cell(0.5);
+    /// assert_eq!(cell.load(Ordering::Relaxed), 0.5f64.to_bits());
+    /// ```
     fn new_cell(value: Self) -> Self::Atomic;
     /// An atomic load.
+    ///
+    /// ```
+    /// use shmlab::element::Element;
+    /// use shmlab::sync::Ordering;
+    ///
+    /// let cell = i32::new_cell(-7);
+    /// assert_eq!(i32::load(&cell, Ordering::Acquire), -7);
+    /// ```
     fn load(cell: &Self::Atomic, order: Ordering) -> Self;
     /// An atomic store.
+    ///
+    /// ```
+    /// use shmlab::element::Element;
+    /// use shmlab::sync::Ordering;
+    ///
+    /// let cell = f64::new_cell(0.0);
+    /// f64::store(&cell, 2.5, Ordering::Release);
+    /// assert_eq!(f64::load(&cell, Ordering::Acquire), 2.5);
+    /// ```
     fn store(cell: &Self::Atomic, value: Self, order: Ordering);
 }
 
 /// An integer element: adds `fetch_add`, one atomic read-modify-write.
+///
+/// A counter that works for every integer element type:
+///
+/// ```
+/// use shmlab::element::{Element, Integer};
+/// use shmlab::sync::Ordering;
+///
+/// fn tick<T: Integer>(counter: &T::Atomic) -> T {
+///     T::fetch_add(counter, T::ONE, Ordering::AcqRel)
+/// }
+/// let counter = u64::new_cell(0);
+/// tick::<u64>(&counter);
+/// assert_eq!(tick::<u64>(&counter), 1); // the value before this tick
+/// assert_eq!(u64::load(&counter, Ordering::Acquire), 2);
+/// ```
 pub trait Integer: Element {
     /// One, the step of a counter.
     const ONE: Self;
     /// Atomically adds `delta` and returns the previous value (wrapping).
+    ///
+    /// ```
+    /// use shmlab::element::{Element, Integer};
+    /// use shmlab::sync::Ordering;
+    ///
+    /// let cell = u32::new_cell(u32::MAX);
+    /// assert_eq!(u32::fetch_add(&cell, 1, Ordering::AcqRel), u32::MAX);
+    /// assert_eq!(u32::load(&cell, Ordering::Acquire), 0); // wrapped, no panic
+    /// ```
     fn fetch_add(cell: &Self::Atomic, delta: Self, order: Ordering) -> Self;
     /// `self + other`, wrapping on overflow as the atomic add does.
+    ///
+    /// ```
+    /// use shmlab::element::Integer;
+    ///
+    /// assert_eq!(Integer::wrapping_add(i32::MAX, 1), i32::MIN);
+    /// ```
     fn wrapping_add(self, other: Self) -> Self;
     /// `self - other`, wrapping on overflow.
+    ///
+    /// ```
+    /// use shmlab::element::Integer;
+    ///
+    /// assert_eq!(Integer::wrapping_sub(0u64, 1), u64::MAX);
+    /// ```
     fn wrapping_sub(self, other: Self) -> Self;
 }
 

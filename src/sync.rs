@@ -28,6 +28,16 @@ pub use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering
 /// holder has waited one time ([`Deadline::waited`]). That keeps every
 /// execution deterministic while loom still explores both a timed waiter
 /// that sleeps and one that then gives up.
+///
+/// ```
+/// use shmlab::sync::Deadline;
+/// use std::time::Duration;
+///
+/// let deadline = Deadline::after(Duration::from_millis(1));
+/// std::thread::sleep(Duration::from_millis(2));
+/// assert!(deadline.expired());
+/// assert!(!Deadline::never().expired());
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline {
     #[cfg(not(loom))]
@@ -40,6 +50,12 @@ pub struct Deadline {
 
 impl Deadline {
     /// A deadline that never expires.
+    ///
+    /// ```
+    /// use shmlab::sync::Deadline;
+    ///
+    /// assert_eq!(Deadline::never().remaining(), None);
+    /// ```
     pub fn never() -> Self {
         #[cfg(not(loom))]
         return Deadline { at: None };
@@ -51,6 +67,15 @@ impl Deadline {
     }
 
     /// A deadline `timeout` from now.
+    ///
+    /// ```
+    /// use shmlab::sync::Deadline;
+    /// use std::time::Duration;
+    ///
+    /// let deadline = Deadline::after(Duration::from_secs(60));
+    /// let left = deadline.remaining().unwrap();
+    /// assert!(left <= Duration::from_secs(60) && left > Duration::from_secs(59));
+    /// ```
     pub fn after(timeout: Duration) -> Self {
         #[cfg(not(loom))]
         return Deadline {
@@ -68,6 +93,23 @@ impl Deadline {
     }
 
     /// Records that its holder has slept once (only loom's model uses it).
+    ///
+    /// A wait loop calls it after every sleep, so that the same loop ends
+    /// both on the real clock and in loom's clockless model:
+    ///
+    /// ```
+    /// use shmlab::sync::Deadline;
+    /// use std::time::Duration;
+    ///
+    /// let mut deadline = Deadline::after(Duration::from_millis(3));
+    /// let mut naps = 0;
+    /// while !deadline.expired() {
+    ///     std::thread::sleep(Duration::from_millis(1));
+    ///     deadline.waited();
+    ///     naps += 1;
+    /// }
+    /// assert!(naps >= 1);
+    /// ```
     pub fn waited(&mut self) {
         #[cfg(loom)]
         {
@@ -77,6 +119,14 @@ impl Deadline {
 
     /// Time left before the deadline: `None` for "no deadline",
     /// `Some(Duration::ZERO)` once it has passed.
+    ///
+    /// ```
+    /// use shmlab::sync::Deadline;
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(Deadline::never().remaining(), None);
+    /// assert_eq!(Deadline::after(Duration::ZERO).remaining(), Some(Duration::ZERO));
+    /// ```
     pub fn remaining(&self) -> Option<Duration> {
         #[cfg(not(loom))]
         return self
@@ -93,6 +143,14 @@ impl Deadline {
     }
 
     /// Whether the deadline has passed.
+    ///
+    /// ```
+    /// use shmlab::sync::Deadline;
+    /// use std::time::Duration;
+    ///
+    /// assert!(Deadline::after(Duration::ZERO).expired());
+    /// assert!(!Deadline::after(Duration::from_secs(60)).expired());
+    /// ```
     pub fn expired(&self) -> bool {
         self.remaining() == Some(Duration::ZERO)
     }
@@ -149,6 +207,26 @@ impl std::ops::Deref for FutexWord {
 /// callers always re-check the word, so a spurious return is harmless.
 /// Under loom the wait has no timeout: every waiter must be woken by a
 /// [`futex_wake`], or loom reports the lost wake-up.
+///
+/// A thread sleeps until another sets a flag; because the kernel compares
+/// the word before sleeping, a wake that comes first is never lost:
+///
+/// ```
+/// use shmlab::sync::{FutexWord, Ordering, futex_wait, futex_wake};
+/// use std::time::Duration;
+///
+/// let flag = FutexWord::new(0);
+/// std::thread::scope(|s| {
+///     s.spawn(|| {
+///         while flag.load(Ordering::Acquire) == 0 {
+///             futex_wait(&flag, 0, Some(Duration::from_millis(100)));
+///         }
+///     });
+///     flag.store(1, Ordering::Release);
+///     futex_wake(&flag, 1);
+/// });
+/// assert_eq!(flag.load(Ordering::Acquire), 1);
+/// ```
 pub fn futex_wait(word: &FutexWord, expected: u32, timeout: Option<Duration>) {
     #[cfg(loom)]
     {
@@ -191,6 +269,29 @@ pub fn futex_wait(word: &FutexWord, expected: u32, timeout: Option<Duration>) {
 
 /// Wakes up to `waiters` threads or processes sleeping in [`futex_wait`] on
 /// `word`.
+///
+/// `u32::MAX` wakes them all, like a start signal:
+///
+/// ```
+/// use shmlab::sync::{FutexWord, Ordering, futex_wait, futex_wake};
+/// use std::sync::atomic::AtomicUsize;
+///
+/// let go = FutexWord::new(0);
+/// let started = AtomicUsize::new(0);
+/// std::thread::scope(|s| {
+///     for _ in 0..3 {
+///         s.spawn(|| {
+///             while go.load(Ordering::Acquire) == 0 {
+///                 futex_wait(&go, 0, None);
+///             }
+///             started.fetch_add(1, Ordering::Relaxed);
+///         });
+///     }
+///     go.store(1, Ordering::Release);
+///     futex_wake(&go, u32::MAX);
+/// });
+/// assert_eq!(started.load(Ordering::Relaxed), 3);
+/// ```
 pub fn futex_wake(word: &FutexWord, waiters: u32) {
     #[cfg(loom)]
     {
@@ -222,6 +323,15 @@ pub fn futex_wake(word: &FutexWord, waiters: u32) {
 /// Nanoseconds on the machine-wide monotonic clock, comparable between
 /// processes (for published timestamps such as a wait's start). Under loom,
 /// which has no clock, always 0.
+///
+/// ```
+/// use shmlab::sync::now_ns;
+/// use std::time::Duration;
+///
+/// let before = now_ns();
+/// std::thread::sleep(Duration::from_millis(1));
+/// assert!(now_ns() - before >= 1_000_000);
+/// ```
 pub fn now_ns() -> u64 {
     #[cfg(loom)]
     return 0;
@@ -232,8 +342,13 @@ pub fn now_ns() -> u64 {
 /// The identity a lock records as its owner: this process's pid.
 ///
 /// Under loom every thread reports `1` unless it called
-/// `model::act_as_process` (loom only): mutual exclusion only needs the owner word to
-/// be non-zero, and only the owner-death model needs distinct owners.
+/// `model::act_as_process` (loom only): mutual exclusion only needs the
+/// owner word to be non-zero, and only the owner-death model needs distinct
+/// owners.
+///
+/// ```
+/// assert_eq!(shmlab::sync::owner_id(), std::process::id());
+/// ```
 pub fn owner_id() -> u32 {
     #[cfg(loom)]
     return model::current_process();
@@ -270,6 +385,18 @@ fn cached_pid() -> u32 {
 ///
 /// A zombie (killed but not yet reaped by its parent) counts as dead: it
 /// will never release a lock again.
+///
+/// ```
+/// use shmlab::sync::owner_alive;
+///
+/// # fn main() -> std::io::Result<()> {
+/// assert!(owner_alive(std::process::id()));
+/// let mut child = std::process::Command::new("true").spawn()?;
+/// let pid = child.id();
+/// child.wait()?; // exited and reaped: gone for good
+/// assert!(!owner_alive(pid));
+/// # Ok(()) }
+/// ```
 pub fn owner_alive(owner: u32) -> bool {
     #[cfg(loom)]
     return !model::has_died(owner);
@@ -282,6 +409,20 @@ pub fn owner_alive(owner: u32) -> bool {
 /// Checking costs system calls, so a waiter only asks once the same holder
 /// has been seen for `interval`. Under loom there is no clock: the watch
 /// asks every time, and the answer comes from `model::die` (loom only).
+///
+/// ```
+/// use shmlab::sync::OwnerWatch;
+/// use std::time::Duration;
+///
+/// # fn main() -> std::io::Result<()> {
+/// let mut child = std::process::Command::new("true").spawn()?;
+/// let holder = child.id();
+/// child.wait()?; // the holder is gone
+/// let mut watch = OwnerWatch::new(Duration::ZERO);
+/// assert!(!watch.holder_is_dead(holder)); // first sighting: not asked yet
+/// assert!(watch.holder_is_dead(holder)); // seen long enough, and gone
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct OwnerWatch {
     #[cfg(not(loom))]
@@ -292,6 +433,16 @@ pub struct OwnerWatch {
 
 impl OwnerWatch {
     /// A watch that checks a holder after seeing it for `interval`.
+    ///
+    /// ```
+    /// use shmlab::sync::OwnerWatch;
+    /// use std::time::Duration;
+    ///
+    /// let mut watch = OwnerWatch::new(Duration::from_secs(3600));
+    /// // Within the interval it never asks the system, even about pid 0.
+    /// assert!(!watch.holder_is_dead(0));
+    /// assert!(!watch.holder_is_dead(0));
+    /// ```
     pub fn new(interval: Duration) -> Self {
         #[cfg(not(loom))]
         return OwnerWatch {
@@ -307,6 +458,16 @@ impl OwnerWatch {
 
     /// Records that `holder` holds the lock now; true only if it has held it
     /// for at least the interval and its process no longer exists.
+    ///
+    /// ```
+    /// use shmlab::sync::OwnerWatch;
+    /// use std::time::Duration;
+    ///
+    /// let me = std::process::id();
+    /// let mut watch = OwnerWatch::new(Duration::ZERO);
+    /// assert!(!watch.holder_is_dead(me)); // first sighting
+    /// assert!(!watch.holder_is_dead(me)); // asked: alive
+    /// ```
     pub fn holder_is_dead(&mut self, holder: u32) -> bool {
         #[cfg(loom)]
         return !owner_alive(holder);

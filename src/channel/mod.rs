@@ -7,10 +7,10 @@
 //! the shared segment itself: `put` returns once the item is in shared
 //! memory, a producer can exit at once, and nothing it put is lost.
 
-pub mod event;
+pub(crate) mod event;
 pub mod ring;
 pub mod slots;
-pub mod words;
+pub(crate) mod words;
 
 #[cfg(not(loom))]
 mod pipe;
@@ -30,6 +30,12 @@ mod errors {
     use crate::shm::ShmError;
 
     /// Why a channel operation failed.
+    ///
+    /// ```
+    /// use shmlab::channel::{ChannelError, Queue};
+    ///
+    /// assert!(matches!(Queue::new(0), Err(ChannelError::ZeroCapacity)));
+    /// ```
     #[derive(Debug, thiserror::Error)]
     pub enum ChannelError {
         /// The segment could not be created or opened.

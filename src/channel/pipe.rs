@@ -23,6 +23,15 @@ const _: () =
 pub const DEFAULT_PIPE_BYTES: usize = 256 * 1024;
 
 /// Which end of a pipe.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::channel::{Pipe, PipeSide};
+///
+/// let (_parent, child) = Pipe::new()?;
+/// assert_eq!(child.hand_over().side, PipeSide::B);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PipeSide {
     /// Writes ring 0, reads ring 1.
@@ -34,6 +43,20 @@ pub enum PipeSide {
 /// What another process needs to open a pipe end: the segment name and the
 /// side. Get one with [`Pipe::hand_over`] and send it as (part of) a task's
 /// arguments.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::channel::{Pipe, PipeToken};
+///
+/// let (parent, child) = Pipe::new()?;
+/// let token: PipeToken = child.hand_over();
+/// // It travels as JSON, e.g. inside a task's arguments.
+/// let json = serde_json::to_string(&token)?;
+/// let child = Pipe::open(&serde_json::from_str(&json)?)?;
+/// parent.send(&"hi")?;
+/// assert_eq!(child.recv::<String>()?, "hi");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PipeToken {
     /// The segment's name.
@@ -81,12 +104,34 @@ fn spec() -> Spec {
 
 impl Pipe {
     /// A new pipe with the default capacity (256 KiB each way).
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// use shmlab::channel::Pipe;
+    ///
+    /// let (a, b) = Pipe::new()?;
+    /// a.send(&[1, 2, 3])?;
+    /// assert_eq!(b.recv::<Vec<u8>>()?, [1, 2, 3]);
+    /// # Ok(()) }
+    /// ```
     pub fn new() -> Result<(Pipe, Pipe), ChannelError> {
         Self::with_capacity(DEFAULT_PIPE_BYTES)
     }
 
     /// A new pipe holding up to `bytes` in each direction (rounded up to a
     /// power of two, at least 64). Longer messages still pass: they stream.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::Pipe;
+    /// // 64 bytes each way; a 1000-byte message streams through.
+    /// let (a, b) = Pipe::with_capacity(64)?;
+    /// std::thread::scope(|s| {
+    ///     s.spawn(move || a.send_bytes(&[5; 1000]));
+    ///     assert_eq!(b.recv_bytes().unwrap(), [5; 1000]);
+    /// });
+    /// # Ok(()) }
+    /// ```
     pub fn with_capacity(bytes: usize) -> Result<(Pipe, Pipe), ChannelError> {
         let capacity_words = bytes
             .div_ceil(8)
@@ -120,6 +165,18 @@ impl Pipe {
     }
 
     /// Opens the end described by `token` (in the process it was sent to).
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Pipe};
+    /// # use std::time::Duration;
+    /// # let (a, b) = Pipe::new()?;
+    /// let token = b.hand_over(); // sent to a worker, which does:
+    /// let b = Pipe::open(&token)?;
+    /// a.send(&"ready?")?;
+    /// assert_eq!(b.recv::<String>()?, "ready?");
+    /// # Ok(()) }
+    /// ```
     pub fn open(token: &PipeToken) -> Result<Pipe, ChannelError> {
         let segment = Segment::open(&token.name, spec())?;
         let data_words = segment
@@ -146,6 +203,21 @@ impl Pipe {
     /// Gives this end away: returns the token another process opens it
     /// with. Until it does, the peer sees the end as "in transit", not
     /// closed.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Pipe};
+    /// # use std::time::Duration;
+    /// # let (a, b) = Pipe::new()?;
+    /// let token = b.hand_over();
+    /// // In transit, not closed: the other end waits instead of failing.
+    /// let waited = a.recv_bytes_timeout(Duration::from_millis(1));
+    /// assert!(matches!(waited, Err(ChannelError::Timeout)));
+    /// let b = Pipe::open(&token)?;
+    /// b.send(&42)?;
+    /// assert_eq!(a.recv::<i32>()?, 42);
+    /// # Ok(()) }
+    /// ```
     pub fn hand_over(mut self) -> PipeToken {
         self.outgoing().set_holder(RingEnd::Writer, 0);
         self.incoming().set_holder(RingEnd::Reader, 0);
@@ -157,6 +229,16 @@ impl Pipe {
     }
 
     /// The segment's name.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Pipe};
+    /// # use std::time::Duration;
+    /// # let (a, b) = Pipe::new()?;
+    /// assert_eq!(a.name(), b.name()); // one segment, two ends
+    /// assert!(std::path::Path::new("/dev/shm").join(a.name()).exists());
+    /// # Ok(()) }
+    /// ```
     pub fn name(&self) -> &str {
         self.segment.name()
     }
@@ -192,6 +274,16 @@ impl Pipe {
     }
 
     /// Sends raw bytes as one message, waiting while the pipe is full.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Pipe};
+    /// # use std::time::Duration;
+    /// # let (a, b) = Pipe::new()?;
+    /// a.send_bytes(b"ping")?;
+    /// assert_eq!(b.recv_bytes()?, b"ping");
+    /// # Ok(()) }
+    /// ```
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<(), ChannelError> {
         Ok(self.outgoing().write(bytes, Deadline::never())?)
     }
@@ -203,16 +295,50 @@ impl Pipe {
     /// started it waits for the reader without a timeout (a reader that
     /// closes or dies still ends the wait) — so two ends that both send such
     /// messages without receiving deadlock, as with any pipe.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Pipe};
+    /// # use std::time::Duration;
+    /// let (a, _b) = Pipe::with_capacity(64)?; // 8 words each way
+    /// a.send_bytes_timeout(&[0; 40], Duration::from_millis(1))?; // 6 words
+    /// let full = a.send_bytes_timeout(&[0; 40], Duration::from_millis(1));
+    /// assert!(matches!(full, Err(ChannelError::Timeout)));
+    /// # Ok(()) }
+    /// ```
     pub fn send_bytes_timeout(&self, bytes: &[u8], timeout: Duration) -> Result<(), ChannelError> {
         Ok(self.outgoing().write(bytes, Deadline::after(timeout))?)
     }
 
     /// Receives one message of raw bytes, waiting for it.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Pipe};
+    /// # use std::time::Duration;
+    /// # let (a, b) = Pipe::new()?;
+    /// b.send_bytes(&[])?; // an empty message is a message
+    /// assert_eq!(a.recv_bytes()?, b"");
+    /// # Ok(()) }
+    /// ```
     pub fn recv_bytes(&self) -> Result<Vec<u8>, ChannelError> {
         Ok(self.incoming().read(Deadline::never())?)
     }
 
     /// Receives raw bytes, giving up after `timeout`.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Pipe};
+    /// # use std::time::Duration;
+    /// # let (a, b) = Pipe::new()?;
+    /// let nothing = a.recv_bytes_timeout(Duration::from_millis(1));
+    /// assert!(matches!(nothing, Err(ChannelError::Timeout)));
+    /// drop(b);
+    /// let closed = a.recv_bytes_timeout(Duration::from_millis(1));
+    /// assert!(matches!(closed, Err(ChannelError::Disconnected)));
+    /// # Ok(()) }
+    /// ```
     pub fn recv_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>, ChannelError> {
         Ok(self.incoming().read(Deadline::after(timeout))?)
     }
@@ -221,6 +347,15 @@ impl Pipe {
     /// `Ok(false)` means "full, nothing written". Never waits, never spins
     /// (a message larger than the pipe's capacity is written, streaming,
     /// only when the pipe is empty).
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::Pipe;
+    /// let (a, _b) = Pipe::with_capacity(64)?; // 8 words each way
+    /// assert!(a.try_send_bytes(&[0; 40])?); // 6 words: sent
+    /// assert!(!a.try_send_bytes(&[0; 40])?); // no room: nothing sent
+    /// # Ok(()) }
+    /// ```
     pub fn try_send_bytes(&self, bytes: &[u8]) -> Result<bool, ChannelError> {
         match self
             .outgoing()
@@ -235,6 +370,17 @@ impl Pipe {
     /// Receives one message of raw bytes if one has arrived: `Ok(None)`
     /// means "nothing yet". Never sleeps; a message that has started to
     /// arrive is read to its end (its writer is busy sending the rest).
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Pipe};
+    /// # use std::time::Duration;
+    /// # let (a, b) = Pipe::new()?;
+    /// assert_eq!(a.try_recv_bytes()?, None);
+    /// b.send_bytes(b"x")?;
+    /// assert_eq!(a.try_recv_bytes()?, Some(b"x".to_vec()));
+    /// # Ok(()) }
+    /// ```
     pub fn try_recv_bytes(&self) -> Result<Option<Vec<u8>>, ChannelError> {
         let incoming = self.incoming();
         if incoming.has_data() {
@@ -251,16 +397,51 @@ impl Pipe {
     }
 
     /// Sends a value (serialised as JSON).
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Pipe};
+    /// # use std::time::Duration;
+    /// # let (a, b) = Pipe::new()?;
+    /// a.send(&("move", 3, [1.5, 2.5]))?;
+    /// let (word, n, xs): (String, u32, Vec<f64>) = b.recv()?;
+    /// assert_eq!((word.as_str(), n, xs), ("move", 3, vec![1.5, 2.5]));
+    /// # Ok(()) }
+    /// ```
     pub fn send<T: Serialize + ?Sized>(&self, value: &T) -> Result<(), ChannelError> {
         self.send_bytes(&serde_json::to_vec(value)?)
     }
 
     /// Receives a value (serialised as JSON), waiting for it.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Pipe};
+    /// # use std::time::Duration;
+    /// # let (a, b) = Pipe::new()?;
+    /// a.send(&Some(7))?;
+    /// assert_eq!(b.recv::<Option<i32>>()?, Some(7));
+    /// a.send(&"text")?;
+    /// assert!(matches!(b.recv::<i32>(), Err(ChannelError::Codec(_)))); // wrong type
+    /// # Ok(()) }
+    /// ```
     pub fn recv<T: DeserializeOwned>(&self) -> Result<T, ChannelError> {
         Ok(serde_json::from_slice(&self.recv_bytes()?)?)
     }
 
     /// Receives a value, giving up after `timeout`.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Pipe};
+    /// # use std::time::Duration;
+    /// # let (a, b) = Pipe::new()?;
+    /// a.send(&1)?;
+    /// assert_eq!(b.recv_timeout::<i32>(Duration::from_millis(1))?, 1);
+    /// let nothing = b.recv_timeout::<i32>(Duration::from_millis(1));
+    /// assert!(matches!(nothing, Err(ChannelError::Timeout)));
+    /// # Ok(()) }
+    /// ```
     pub fn recv_timeout<T: DeserializeOwned>(&self, timeout: Duration) -> Result<T, ChannelError> {
         Ok(serde_json::from_slice(&self.recv_bytes_timeout(timeout)?)?)
     }

@@ -56,11 +56,29 @@ fn spec() -> Spec {
 
 impl Queue {
     /// A queue of `capacity` messages of up to 248 bytes.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::Queue;
+    /// let queue = Queue::new(16)?;
+    /// assert_eq!((queue.capacity(), queue.slot_bytes()), (16, 248));
+    /// # Ok(()) }
+    /// ```
     pub fn new(capacity: usize) -> Result<Queue, ChannelError> {
         Self::with_slot_size(capacity, DEFAULT_SLOT_BYTES)
     }
 
     /// A queue of `capacity` messages of up to `slot_bytes` bytes.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Queue};
+    /// let queue = Queue::with_slot_size(4, 8)?;
+    /// queue.put_bytes(&[1; 8])?;
+    /// let big = queue.put_bytes(&[1; 9]);
+    /// assert!(matches!(big, Err(ChannelError::MessageTooLarge { len: 9, slot: 8 })));
+    /// # Ok(()) }
+    /// ```
     pub fn with_slot_size(capacity: usize, slot_bytes: usize) -> Result<Queue, ChannelError> {
         if capacity == 0 {
             return Err(ChannelError::ZeroCapacity);
@@ -81,6 +99,17 @@ impl Queue {
     }
 
     /// Opens a queue another process created.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Queue};
+    /// # use std::time::Duration;
+    /// # let queue = Queue::new(2)?;
+    /// let other = Queue::open(queue.name())?; // as another process would
+    /// queue.put(&"job")?;
+    /// assert_eq!(other.get::<String>()?, "job");
+    /// # Ok(()) }
+    /// ```
     pub fn open(name: &str) -> Result<Queue, ChannelError> {
         let segment = Segment::open(name, spec())?;
         if segment.len() < CTL_WORDS {
@@ -128,26 +157,76 @@ impl Queue {
     }
 
     /// The segment's name, for other processes.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Queue};
+    /// # use std::time::Duration;
+    /// # let queue = Queue::new(2)?;
+    /// assert!(queue.name().starts_with("shmlab_"));
+    /// # Ok(()) }
+    /// ```
     pub fn name(&self) -> &str {
         self.segment.name()
     }
 
     /// How many messages fit.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Queue};
+    /// # use std::time::Duration;
+    /// # let queue = Queue::new(2)?;
+    /// assert_eq!(queue.capacity(), 2);
+    /// # Ok(()) }
+    /// ```
     pub fn capacity(&self) -> usize {
         self.capacity as usize
     }
 
     /// The largest message, in bytes.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Queue};
+    /// # use std::time::Duration;
+    /// # let queue = Queue::new(2)?;
+    /// // Rounded up to whole 8-byte words.
+    /// assert_eq!(Queue::with_slot_size(2, 100)?.slot_bytes(), 104);
+    /// # Ok(()) }
+    /// ```
     pub fn slot_bytes(&self) -> usize {
         self.slots().slot_bytes()
     }
 
     /// Messages waiting right now (a snapshot, like Python's `qsize()`).
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Queue};
+    /// # use std::time::Duration;
+    /// # let queue = Queue::new(2)?;
+    /// queue.put(&1)?;
+    /// queue.put(&2)?;
+    /// assert_eq!(queue.len(), 2);
+    /// # Ok(()) }
+    /// ```
     pub fn len(&self) -> usize {
         self.slots().len() as usize
     }
 
     /// Whether no message is waiting right now.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Queue};
+    /// # use std::time::Duration;
+    /// # let queue = Queue::new(2)?;
+    /// assert!(queue.is_empty());
+    /// queue.put(&1)?;
+    /// assert!(!queue.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -164,6 +243,16 @@ impl Queue {
     }
 
     /// Puts raw bytes, waiting while the queue is full.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Queue};
+    /// # use std::time::Duration;
+    /// # let queue = Queue::new(2)?;
+    /// queue.put_bytes(b"raw")?;
+    /// assert_eq!(queue.get_bytes()?, b"raw");
+    /// # Ok(()) }
+    /// ```
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<(), ChannelError> {
         self.slots()
             .put(bytes, Deadline::never())
@@ -171,6 +260,18 @@ impl Queue {
     }
 
     /// Puts raw bytes, giving up after `timeout` if the queue stays full.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Queue};
+    /// # use std::time::Duration;
+    /// # let queue = Queue::new(2)?;
+    /// queue.put_bytes(b"1")?;
+    /// queue.put_bytes(b"2")?;
+    /// let full = queue.put_bytes_timeout(b"3", Duration::from_millis(1));
+    /// assert!(matches!(full, Err(ChannelError::Timeout)));
+    /// # Ok(()) }
+    /// ```
     pub fn put_bytes_timeout(&self, bytes: &[u8], timeout: Duration) -> Result<(), ChannelError> {
         self.slots()
             .put(bytes, Deadline::after(timeout))
@@ -178,6 +279,18 @@ impl Queue {
     }
 
     /// Takes raw bytes, waiting while the queue is empty.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Queue};
+    /// # use std::time::Duration;
+    /// # let queue = Queue::new(2)?;
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| queue.put_bytes(b"later"));
+    ///     assert_eq!(queue.get_bytes().unwrap(), b"later"); // waits for it
+    /// });
+    /// # Ok(()) }
+    /// ```
     pub fn get_bytes(&self) -> Result<Vec<u8>, ChannelError> {
         self.slots()
             .get(Deadline::never())
@@ -185,6 +298,16 @@ impl Queue {
     }
 
     /// Takes raw bytes, giving up after `timeout` if the queue stays empty.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Queue};
+    /// # use std::time::Duration;
+    /// # let queue = Queue::new(2)?;
+    /// let empty = queue.get_bytes_timeout(Duration::from_millis(1));
+    /// assert!(matches!(empty, Err(ChannelError::Timeout)));
+    /// # Ok(()) }
+    /// ```
     pub fn get_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>, ChannelError> {
         self.slots()
             .get(Deadline::after(timeout))
@@ -192,11 +315,31 @@ impl Queue {
     }
 
     /// Puts a value (as JSON), waiting while the queue is full.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Queue};
+    /// # use std::time::Duration;
+    /// # let queue = Queue::new(2)?;
+    /// queue.put(&(1, "one"))?;
+    /// assert_eq!(queue.get::<(u8, String)>()?, (1, "one".to_string()));
+    /// # Ok(()) }
+    /// ```
     pub fn put<T: Serialize + ?Sized>(&self, value: &T) -> Result<(), ChannelError> {
         self.put_bytes(&serde_json::to_vec(value)?)
     }
 
     /// Puts a value, giving up after `timeout`.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Queue};
+    /// # use std::time::Duration;
+    /// # let queue = Queue::new(2)?;
+    /// queue.put_timeout(&[1, 2], Duration::from_millis(1))?;
+    /// assert_eq!(queue.get::<Vec<i32>>()?, [1, 2]);
+    /// # Ok(()) }
+    /// ```
     pub fn put_timeout<T: Serialize + ?Sized>(
         &self,
         value: &T,
@@ -206,11 +349,35 @@ impl Queue {
     }
 
     /// Takes a value, waiting while the queue is empty.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Queue};
+    /// # use std::time::Duration;
+    /// # let queue = Queue::new(2)?;
+    /// for n in 1..=2 {
+    ///     queue.put(&n)?;
+    /// }
+    /// assert_eq!(queue.get::<i32>()?, 1); // first in, first out
+    /// assert_eq!(queue.get::<i32>()?, 2);
+    /// # Ok(()) }
+    /// ```
     pub fn get<T: DeserializeOwned>(&self) -> Result<T, ChannelError> {
         Ok(serde_json::from_slice(&self.get_bytes()?)?)
     }
 
     /// Takes a value, giving up after `timeout`.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Queue};
+    /// # use std::time::Duration;
+    /// # let queue = Queue::new(2)?;
+    /// queue.put(&1.5)?;
+    /// assert_eq!(queue.get_timeout::<f64>(Duration::from_millis(1))?, 1.5);
+    /// assert!(queue.get_timeout::<f64>(Duration::from_millis(1)).is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn get_timeout<T: DeserializeOwned>(&self, timeout: Duration) -> Result<T, ChannelError> {
         Ok(serde_json::from_slice(&self.get_bytes_timeout(timeout)?)?)
     }
@@ -218,6 +385,16 @@ impl Queue {
     /// Whether a process died while holding one of the queue's locks (the
     /// producers' or the consumers') since the last call (the queue stays
     /// usable; an item that process was taking may be lost with it).
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::{ChannelError, Queue};
+    /// # use std::time::Duration;
+    /// # let queue = Queue::new(2)?;
+    /// queue.put(&1)?;
+    /// assert!(!queue.take_owner_died()); // every lock holder so far unlocked
+    /// # Ok(()) }
+    /// ```
     pub fn take_owner_died(&self) -> bool {
         self.slots().take_owner_died()
     }

@@ -21,12 +21,25 @@
 //! other side's line only when that bound says "no room" (writer) or "no
 //! data" (reader). A message that fits is written once there is room for
 //! all of it, in at most two runs of word stores (before and after the
-//! ring's end, [`words::store`]) and one Release store of `tail`; the reader
-//! copies it out the same way.
+//! ring's end, `words::store` in `src/channel/words.rs`) and one Release
+//! store of `tail`; the reader copies it out the same way.
 //!
-//! Sleeping uses one [`super::event`] count per direction: the writer's
-//! `seq` wakes the reader, the reader's `seq` wakes the writer. Before it
-//! sleeps, a waiter looks for a while ([`event::spin`]).
+//! Sleeping uses one event count (`src/channel/event.rs`) per direction:
+//! the writer's `seq` wakes the reader, the reader's `seq` wakes the writer.
+//! Before it sleeps, a waiter looks for a while (`event::spin`).
+//!
+//! ```
+//! use shmlab::channel::ring::{Ring, RingCtl};
+//! use shmlab::sync::{AtomicU64, Deadline};
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let ctl = RingCtl::default();
+//! let words: Vec<AtomicU64> = (0..8).map(|_| AtomicU64::new(0)).collect();
+//! let ring = Ring::new(&ctl, &words);
+//! ring.write(b"hello", Deadline::never())?;
+//! assert_eq!(ring.read(Deadline::never())?, b"hello");
+//! # Ok(()) }
+//! ```
 
 use std::time::Duration;
 
@@ -34,6 +47,22 @@ use super::{event, words};
 use crate::sync::{self, AtomicU32, AtomicU64, Deadline, FutexWord, Ordering};
 
 /// Why a ring operation did not complete.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::channel::ring::{Ring, RingCtl, RingEnd, RingError};
+/// # use shmlab::sync::{AtomicU64, Deadline};
+/// # let ctl = RingCtl::default();
+/// # let words: Vec<AtomicU64> = (0..8).map(|_| AtomicU64::new(0)).collect();
+/// # let ring = Ring::new(&ctl, &words);
+/// use std::time::Duration;
+///
+/// let now = Deadline::after(Duration::ZERO);
+/// assert_eq!(ring.read(now), Err(RingError::Timeout)); // nothing written yet
+/// ring.close(RingEnd::Writer);
+/// assert_eq!(ring.read(Deadline::never()), Err(RingError::Disconnected));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RingError {
     /// The deadline passed.
@@ -85,14 +114,14 @@ struct Cold {
 /// One side's counter and state: a hot cache line and a cold one.
 #[derive(Debug)]
 #[repr(C, align(64))]
-pub struct Side {
+struct Side {
     hot: Hot,
     cold: Cold,
 }
 
 impl Side {
     /// A fresh side (zeroed shared memory is the same thing).
-    pub fn new() -> Self {
+    fn new() -> Self {
         Side {
             hot: Hot {
                 position: AtomicU64::new(0),
@@ -114,16 +143,50 @@ impl Default for Side {
 }
 
 /// The control block of one ring: the reader's side and the writer's side.
+///
+/// All zeros is a fresh control block, so one in a new segment needs no
+/// initialising; in one process, `RingCtl::default()` makes one:
+///
+/// ```
+/// use shmlab::channel::ring::{Ring, RingCtl};
+/// use shmlab::sync::AtomicU64;
+///
+/// let ctl = RingCtl::default();
+/// let words: Vec<AtomicU64> = (0..4).map(|_| AtomicU64::new(0)).collect();
+/// assert!(!Ring::new(&ctl, &words).has_data());
+/// ```
 #[derive(Debug, Default)]
 #[repr(C)]
 pub struct RingCtl {
     /// `head`, and the writer's wake-ups (`space_seq`).
-    pub reader: Side,
+    reader: Side,
     /// `tail`, and the reader's wake-ups (`data_seq`).
-    pub writer: Side,
+    writer: Side,
 }
 
 /// A view of a ring: its control block and its words (a power of two).
+///
+/// One writer thread, one reader thread, messages in order:
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::channel::ring::{Ring, RingCtl, RingEnd, RingError};
+/// # use shmlab::sync::{AtomicU64, Deadline};
+/// # let ctl = RingCtl::default();
+/// # let words: Vec<AtomicU64> = (0..8).map(|_| AtomicU64::new(0)).collect();
+/// # let ring = Ring::new(&ctl, &words);
+/// std::thread::scope(|s| {
+///     s.spawn(|| {
+///         for n in 0..3u8 {
+///             ring.write(&[n; 20], Deadline::never()).unwrap();
+///         }
+///     });
+///     for n in 0..3u8 {
+///         assert_eq!(ring.read(Deadline::never()), Ok(vec![n; 20]));
+///     }
+/// });
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Ring<'a> {
     ctl: &'a RingCtl,
@@ -131,6 +194,19 @@ pub struct Ring<'a> {
 }
 
 /// Which end of a ring a process holds.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::channel::ring::{Ring, RingCtl, RingEnd, RingError};
+/// # use shmlab::sync::{AtomicU64, Deadline};
+/// # let ctl = RingCtl::default();
+/// # let words: Vec<AtomicU64> = (0..8).map(|_| AtomicU64::new(0)).collect();
+/// # let ring = Ring::new(&ctl, &words);
+/// ring.close(RingEnd::Reader);
+/// assert!(ring.peer_closed(RingEnd::Writer)); // the writer's peer is gone
+/// assert_eq!(ring.write(b"x", Deadline::never()), Err(RingError::Disconnected));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RingEnd {
     /// The one that reads.
@@ -142,6 +218,19 @@ pub enum RingEnd {
 impl<'a> Ring<'a> {
     /// A view of `words` (length a power of two, at least 2) controlled by
     /// `ctl`.
+    ///
+    /// ```
+    /// use shmlab::channel::ring::{Ring, RingCtl};
+    /// use shmlab::sync::{AtomicU64, Deadline};
+    ///
+    /// # fn main() -> anyhow::Result<()> {
+    /// let ctl = RingCtl::default();
+    /// let words: Vec<AtomicU64> = (0..4).map(|_| AtomicU64::new(0)).collect();
+    /// let ring = Ring::new(&ctl, &words);
+    /// ring.write(&[9; 16], Deadline::never())?; // a length word + 2 words
+    /// assert_eq!(ring.read(Deadline::never())?, [9; 16]);
+    /// # Ok(()) }
+    /// ```
     pub fn new(ctl: &'a RingCtl, words: &'a [AtomicU64]) -> Self {
         debug_assert!(words.len().is_power_of_two() && words.len() >= 2);
         Ring { ctl, words }
@@ -166,11 +255,45 @@ impl<'a> Ring<'a> {
     }
 
     /// Records that process `pid` (0 = nobody) holds `end`.
+    ///
+    /// A reader notices a writer whose process has died:
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::ring::{Ring, RingCtl, RingEnd, RingError};
+    /// # use shmlab::sync::{AtomicU64, Deadline};
+    /// # let ctl = RingCtl::default();
+    /// # let words: Vec<AtomicU64> = (0..8).map(|_| AtomicU64::new(0)).collect();
+    /// # let ring = Ring::new(&ctl, &words);
+    /// use std::time::Duration;
+    ///
+    /// let mut writer = std::process::Command::new("true").spawn()?;
+    /// ring.set_holder(RingEnd::Writer, writer.id());
+    /// writer.wait()?; // exited without closing its end
+    /// let read = ring.read(Deadline::after(Duration::from_secs(5)));
+    /// assert_eq!(read, Err(RingError::Disconnected)); // after ~10 ms, not 5 s
+    /// # Ok(()) }
+    /// ```
     pub fn set_holder(&self, end: RingEnd, pid: u32) {
         self.side(end).cold.pid.store(pid, Ordering::Release);
     }
 
     /// Closes `end` and wakes the other end, so it sees the close.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::ring::{Ring, RingCtl, RingEnd, RingError};
+    /// # use shmlab::sync::{AtomicU64, Deadline};
+    /// # let ctl = RingCtl::default();
+    /// # let words: Vec<AtomicU64> = (0..8).map(|_| AtomicU64::new(0)).collect();
+    /// # let ring = Ring::new(&ctl, &words);
+    /// ring.write(b"last words", Deadline::never())?;
+    /// ring.close(RingEnd::Writer);
+    /// // What was written before the close is still read, then the end.
+    /// assert_eq!(ring.read(Deadline::never())?, b"last words");
+    /// assert_eq!(ring.read(Deadline::never()), Err(RingError::Disconnected));
+    /// # Ok(()) }
+    /// ```
     pub fn close(&self, end: RingEnd) {
         let side = self.side(end);
         side.cold.closed.store(1, Ordering::Release);
@@ -257,6 +380,19 @@ impl<'a> Ring<'a> {
 
     /// Whether a message (or the start of one) is waiting to be read. Only
     /// the reader may rely on the answer: the writer can only add to it.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::ring::{Ring, RingCtl, RingEnd, RingError};
+    /// # use shmlab::sync::{AtomicU64, Deadline};
+    /// # let ctl = RingCtl::default();
+    /// # let words: Vec<AtomicU64> = (0..8).map(|_| AtomicU64::new(0)).collect();
+    /// # let ring = Ring::new(&ctl, &words);
+    /// assert!(!ring.has_data());
+    /// ring.write(b"x", Deadline::never())?;
+    /// assert!(ring.has_data());
+    /// # Ok(()) }
+    /// ```
     pub fn has_data(&self) -> bool {
         self.ctl.writer.hot.position.load(Ordering::Acquire)
             != self.ctl.reader.hot.position.load(Ordering::Relaxed)
@@ -264,6 +400,19 @@ impl<'a> Ring<'a> {
 
     /// Whether the other end of `end` has closed (a peer that *died* is
     /// noticed by waits, after `PEER_CHECK`, 10 ms).
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::ring::{Ring, RingCtl, RingEnd, RingError};
+    /// # use shmlab::sync::{AtomicU64, Deadline};
+    /// # let ctl = RingCtl::default();
+    /// # let words: Vec<AtomicU64> = (0..8).map(|_| AtomicU64::new(0)).collect();
+    /// # let ring = Ring::new(&ctl, &words);
+    /// assert!(!ring.peer_closed(RingEnd::Reader));
+    /// ring.close(RingEnd::Writer);
+    /// assert!(ring.peer_closed(RingEnd::Reader));
+    /// # Ok(()) }
+    /// ```
     pub fn peer_closed(&self, end: RingEnd) -> bool {
         self.peer(end).cold.closed.load(Ordering::Acquire) != 0
     }
@@ -276,6 +425,23 @@ impl<'a> Ring<'a> {
     /// published with one Release store. A longer message streams through
     /// the ring; once it has started, it waits for the reader without a
     /// deadline (a reader that dies or closes still ends the wait).
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::ring::{Ring, RingCtl, RingEnd, RingError};
+    /// # use shmlab::sync::{AtomicU64, Deadline};
+    /// # let ctl = RingCtl::default();
+    /// # let words: Vec<AtomicU64> = (0..8).map(|_| AtomicU64::new(0)).collect();
+    /// # let ring = Ring::new(&ctl, &words);
+    /// use std::time::Duration;
+    ///
+    /// ring.write(&[7; 40], Deadline::never())?; // 6 of the 8 words
+    /// let full = ring.write(&[8; 40], Deadline::after(Duration::ZERO));
+    /// assert_eq!(full, Err(RingError::Timeout)); // no room: nothing written
+    /// assert_eq!(ring.read(Deadline::never())?, [7; 40]);
+    /// assert!(!ring.has_data());
+    /// # Ok(()) }
+    /// ```
     pub fn write(&self, payload: &[u8], mut deadline: Deadline) -> Result<(), RingError> {
         let writer = &self.ctl.writer;
         let reader = &self.ctl.reader;
@@ -337,6 +503,23 @@ impl<'a> Ring<'a> {
     }
 
     /// Reads one message, waiting for it up to `deadline`.
+    ///
+    /// A message longer than the whole ring streams through it while the
+    /// reader reads:
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::ring::{Ring, RingCtl, RingEnd, RingError};
+    /// # use shmlab::sync::{AtomicU64, Deadline};
+    /// # let ctl = RingCtl::default();
+    /// # let words: Vec<AtomicU64> = (0..8).map(|_| AtomicU64::new(0)).collect();
+    /// # let ring = Ring::new(&ctl, &words);
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| ring.write(&[1; 200], Deadline::never()));
+    ///     assert_eq!(ring.read(Deadline::never()), Ok(vec![1; 200]));
+    /// });
+    /// # Ok(()) }
+    /// ```
     pub fn read(&self, mut deadline: Deadline) -> Result<Vec<u8>, RingError> {
         let writer = &self.ctl.writer;
         let reader = &self.ctl.reader;

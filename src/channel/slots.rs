@@ -26,6 +26,18 @@
 //! so a process killed at any point leaves the ring consistent: the next
 //! locker gets `OwnerDied` and simply carries on. An item whose consumer
 //! died after taking it is lost with that consumer, as with any queue.
+//!
+//! ```
+//! use shmlab::channel::slots::{Slots, SlotsCtl};
+//! use shmlab::lock::FutexLock;
+//! use shmlab::sync::{AtomicU64, Deadline};
+//!
+//! let (ctl, producers_lock) = (SlotsCtl::new(), FutexLock::new());
+//! let words: Vec<AtomicU64> = (0..4 * 2).map(|_| AtomicU64::new(0)).collect();
+//! let queue = Slots::new(&ctl, &producers_lock, &words, 2); // 4 slots of 8 bytes
+//! assert_eq!(queue.put(b"job", Deadline::never()), Ok(()));
+//! assert_eq!(queue.get(Deadline::never()), Ok(b"job".to_vec()));
+//! ```
 
 use std::time::Duration;
 
@@ -38,6 +50,22 @@ use crate::sync::{AtomicU64, Deadline, FutexWord, Ordering};
 const NAP: Duration = Duration::from_millis(10);
 
 /// Why a slot operation did not complete.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::channel::slots::{SlotError, Slots, SlotsCtl};
+/// # use shmlab::lock::FutexLock;
+/// # use shmlab::sync::{AtomicU64, Deadline};
+/// # let (ctl, lock) = (SlotsCtl::new(), FutexLock::new());
+/// # let words: Vec<AtomicU64> = (0..2 * 3).map(|_| AtomicU64::new(0)).collect();
+/// # let slots = Slots::new(&ctl, &lock, &words, 3); // 2 slots of 16 bytes
+/// use std::time::Duration;
+///
+/// assert_eq!(slots.put(&[0; 17], Deadline::never()), Err(SlotError::TooLarge));
+/// let now = Deadline::after(Duration::ZERO);
+/// assert_eq!(slots.get(now), Err(SlotError::Timeout)); // empty
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlotError {
     /// The deadline passed (queue full for `put`, empty for `get`).
@@ -95,6 +123,18 @@ struct ColdLine {
 
 /// The queue's control block: one cache line for the producers' side, one
 /// for the consumers' side, the consumers' lock, and the shape.
+///
+/// ```
+/// use shmlab::channel::slots::{Slots, SlotsCtl};
+/// use shmlab::lock::FutexLock;
+/// use shmlab::sync::AtomicU64;
+///
+/// let ctl = SlotsCtl::new();
+/// let producers_lock = FutexLock::new();
+/// let words: Vec<AtomicU64> = (0..2 * 3).map(|_| AtomicU64::new(0)).collect();
+/// let slots = Slots::new(&ctl, &producers_lock, &words, 3);
+/// assert!(slots.is_empty());
+/// ```
 #[derive(Debug, Default)]
 #[repr(C, align(64))]
 pub struct SlotsCtl {
@@ -106,17 +146,42 @@ pub struct SlotsCtl {
 
 impl SlotsCtl {
     /// A fresh control block (zeroed shared memory is the same thing).
+    ///
+    /// ```
+    /// use shmlab::channel::slots::SlotsCtl;
+    ///
+    /// assert_eq!(SlotsCtl::new().shape(), (0, 0)); // no shape recorded yet
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Records the shape, for processes that open the queue later.
+    ///
+    /// ```
+    /// use shmlab::channel::slots::SlotsCtl;
+    ///
+    /// let ctl = SlotsCtl::new();
+    /// ctl.set_shape(16, 32);
+    /// assert_eq!(ctl.shape(), (16, 32));
+    /// ```
     pub fn set_shape(&self, capacity: u64, slot_words: u64) {
         self.cold.capacity.store(capacity, Ordering::Relaxed);
         self.cold.slot_words.store(slot_words, Ordering::Relaxed);
     }
 
     /// The recorded shape: (slots, words per slot).
+    ///
+    /// An opener sizes its view of the slots from it:
+    ///
+    /// ```
+    /// use shmlab::channel::slots::SlotsCtl;
+    ///
+    /// let ctl = SlotsCtl::new();
+    /// ctl.set_shape(4, 2); // by the creator
+    /// let (slots, words_per_slot) = ctl.shape();
+    /// assert_eq!(slots * words_per_slot, 8); // words of slots to map
+    /// ```
     pub fn shape(&self) -> (u64, u64) {
         (
             self.cold.capacity.load(Ordering::Relaxed),
@@ -128,6 +193,27 @@ impl SlotsCtl {
 /// A view of a slot ring: control block, the producers' lock, `capacity`
 /// slots of `slot_words` words each (the first word of a slot is the
 /// length).
+///
+/// Two producer threads, one consumer: each item arrives exactly once.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::channel::slots::{SlotError, Slots, SlotsCtl};
+/// # use shmlab::lock::FutexLock;
+/// # use shmlab::sync::{AtomicU64, Deadline};
+/// # let (ctl, lock) = (SlotsCtl::new(), FutexLock::new());
+/// # let words: Vec<AtomicU64> = (0..2 * 3).map(|_| AtomicU64::new(0)).collect();
+/// # let slots = Slots::new(&ctl, &lock, &words, 3); // 2 slots of 16 bytes
+/// std::thread::scope(|s| {
+///     for item in [10u8, 20] {
+///         s.spawn(move || slots.put(&[item], Deadline::never()));
+///     }
+///     let mut got = [0u8; 2].map(|_| slots.get(Deadline::never()).unwrap()[0]);
+///     got.sort();
+///     assert_eq!(got, [10, 20]);
+/// });
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Slots<'a> {
     ctl: &'a SlotsCtl,
@@ -150,6 +236,17 @@ impl Drop for Held<'_> {
 impl<'a> Slots<'a> {
     /// A view of `words` as `words.len() / slot_words` slots; `lock` is the
     /// producers' lock (the consumers' lock is in `ctl`).
+    ///
+    /// ```
+    /// use shmlab::channel::slots::{Slots, SlotsCtl};
+    /// use shmlab::lock::FutexLock;
+    /// use shmlab::sync::AtomicU64;
+    ///
+    /// let (ctl, lock) = (SlotsCtl::new(), FutexLock::new());
+    /// let words: Vec<AtomicU64> = (0..12).map(|_| AtomicU64::new(0)).collect();
+    /// let slots = Slots::new(&ctl, &lock, &words, 4); // 12 words, 4 a slot
+    /// assert_eq!((slots.capacity(), slots.slot_bytes()), (3, 24));
+    /// ```
     pub fn new(
         ctl: &'a SlotsCtl,
         lock: &'a FutexLock,
@@ -167,16 +264,53 @@ impl<'a> Slots<'a> {
     }
 
     /// Bytes a slot can carry.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::slots::{SlotError, Slots, SlotsCtl};
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::sync::{AtomicU64, Deadline};
+    /// # let (ctl, lock) = (SlotsCtl::new(), FutexLock::new());
+    /// # let words: Vec<AtomicU64> = (0..2 * 3).map(|_| AtomicU64::new(0)).collect();
+    /// # let slots = Slots::new(&ctl, &lock, &words, 3); // 2 slots of 16 bytes
+    /// assert_eq!(slots.slot_bytes(), 16); // 3 words, one of them the length
+    /// # Ok(()) }
+    /// ```
     pub fn slot_bytes(&self) -> usize {
         (self.slot_words - 1) * 8
     }
 
     /// Slots in the ring.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::slots::{SlotError, Slots, SlotsCtl};
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::sync::{AtomicU64, Deadline};
+    /// # let (ctl, lock) = (SlotsCtl::new(), FutexLock::new());
+    /// # let words: Vec<AtomicU64> = (0..2 * 3).map(|_| AtomicU64::new(0)).collect();
+    /// # let slots = Slots::new(&ctl, &lock, &words, 3); // 2 slots of 16 bytes
+    /// assert_eq!(slots.capacity(), 2);
+    /// # Ok(()) }
+    /// ```
     pub fn capacity(&self) -> u64 {
         self.capacity
     }
 
     /// Items in the queue right now (a snapshot: others may change it).
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::slots::{SlotError, Slots, SlotsCtl};
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::sync::{AtomicU64, Deadline};
+    /// # let (ctl, lock) = (SlotsCtl::new(), FutexLock::new());
+    /// # let words: Vec<AtomicU64> = (0..2 * 3).map(|_| AtomicU64::new(0)).collect();
+    /// # let slots = Slots::new(&ctl, &lock, &words, 3); // 2 slots of 16 bytes
+    /// assert_eq!(slots.put(b"a", Deadline::never()), Ok(()));
+    /// assert_eq!(slots.len(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn len(&self) -> u64 {
         let tail = self.ctl.producers.tail.load(Ordering::Acquire);
         let head = self.ctl.consumers.head.load(Ordering::Acquire);
@@ -184,6 +318,20 @@ impl<'a> Slots<'a> {
     }
 
     /// Whether the queue looks empty right now.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::slots::{SlotError, Slots, SlotsCtl};
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::sync::{AtomicU64, Deadline};
+    /// # let (ctl, lock) = (SlotsCtl::new(), FutexLock::new());
+    /// # let words: Vec<AtomicU64> = (0..2 * 3).map(|_| AtomicU64::new(0)).collect();
+    /// # let slots = Slots::new(&ctl, &lock, &words, 3); // 2 slots of 16 bytes
+    /// assert!(slots.is_empty());
+    /// assert_eq!(slots.put(b"a", Deadline::never()), Ok(()));
+    /// assert!(!slots.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -203,6 +351,19 @@ impl<'a> Slots<'a> {
     }
 
     /// Whether some holder of a lock died since the last call.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::slots::{SlotError, Slots, SlotsCtl};
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::sync::{AtomicU64, Deadline};
+    /// # let (ctl, lock) = (SlotsCtl::new(), FutexLock::new());
+    /// # let words: Vec<AtomicU64> = (0..2 * 3).map(|_| AtomicU64::new(0)).collect();
+    /// # let slots = Slots::new(&ctl, &lock, &words, 3); // 2 slots of 16 bytes
+    /// assert_eq!(slots.put(b"a", Deadline::never()), Ok(()));
+    /// assert!(!slots.take_owner_died()); // every holder so far unlocked
+    /// # Ok(()) }
+    /// ```
     pub fn take_owner_died(&self) -> bool {
         self.ctl.cold.owner_died.swap(0, Ordering::Relaxed) != 0
     }
@@ -275,6 +436,23 @@ impl<'a> Slots<'a> {
     }
 
     /// Puts one message, waiting while the queue is full, up to `deadline`.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::slots::{SlotError, Slots, SlotsCtl};
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::sync::{AtomicU64, Deadline};
+    /// # let (ctl, lock) = (SlotsCtl::new(), FutexLock::new());
+    /// # let words: Vec<AtomicU64> = (0..2 * 3).map(|_| AtomicU64::new(0)).collect();
+    /// # let slots = Slots::new(&ctl, &lock, &words, 3); // 2 slots of 16 bytes
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(slots.put(b"a", Deadline::never()), Ok(()));
+    /// assert_eq!(slots.put(b"b", Deadline::never()), Ok(()));
+    /// let now = Deadline::after(Duration::ZERO);
+    /// assert_eq!(slots.put(b"c", now), Err(SlotError::Timeout)); // full
+    /// # Ok(()) }
+    /// ```
     pub fn put(&self, payload: &[u8], mut deadline: Deadline) -> Result<(), SlotError> {
         if payload.len() > self.slot_bytes() {
             return Err(SlotError::TooLarge);
@@ -313,6 +491,22 @@ impl<'a> Slots<'a> {
 
     /// Takes one message, waiting while the queue is empty, up to
     /// `deadline`.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::channel::slots::{SlotError, Slots, SlotsCtl};
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::sync::{AtomicU64, Deadline};
+    /// # let (ctl, lock) = (SlotsCtl::new(), FutexLock::new());
+    /// # let words: Vec<AtomicU64> = (0..2 * 3).map(|_| AtomicU64::new(0)).collect();
+    /// # let slots = Slots::new(&ctl, &lock, &words, 3); // 2 slots of 16 bytes
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| slots.put(b"job", Deadline::never()));
+    ///     // Waits until the producer thread has put it.
+    ///     assert_eq!(slots.get(Deadline::never()), Ok(b"job".to_vec()));
+    /// });
+    /// # Ok(()) }
+    /// ```
     pub fn get(&self, mut deadline: Deadline) -> Result<Vec<u8>, SlotError> {
         let ctl = self.ctl;
         let mut seen = None;

@@ -56,6 +56,13 @@ impl Default for FutexLock {
 
 impl FutexLock {
     /// A new, unlocked lock (for use inside one process, or under loom).
+    ///
+    /// ```
+    /// use shmlab::lock::FutexLock;
+    ///
+    /// let lock = FutexLock::new();
+    /// assert_eq!(lock.holder(), None);
+    /// ```
     pub fn new() -> Self {
         FutexLock {
             word: FutexWord::new(0),
@@ -63,6 +70,17 @@ impl FutexLock {
     }
 
     /// The pid recorded as holder, or `None` when the lock is free.
+    ///
+    /// ```
+    /// use shmlab::SharedValue;
+    ///
+    /// # fn main() -> anyhow::Result<()> {
+    /// let value = SharedValue::<i64>::create(0)?;
+    /// let _guard = value.lock().map_err(|e| e.discard_guard())?;
+    /// // What a waiter in another process checks to see if the holder died:
+    /// assert_eq!(value.cells().raw_lock().holder(), Some(std::process::id()));
+    /// # Ok(()) }
+    /// ```
     pub fn holder(&self) -> Option<u32> {
         match self.word.load(Ordering::Relaxed) & OWNER {
             0 => None,

@@ -38,6 +38,13 @@ use crate::sync::Deadline;
 /// Which lock a segment was created with; stored in its header so that an
 /// opener that expects the other lock gets an error instead of misreading
 /// the lock's bytes.
+///
+/// ```
+/// use shmlab::lock::{FutexLock, LockKind, OsMutex, RawLock};
+///
+/// assert_eq!(FutexLock::KIND, LockKind::Futex);
+/// assert_eq!(OsMutex::KIND, LockKind::Os);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LockKind {
@@ -49,6 +56,13 @@ pub enum LockKind {
 
 impl LockKind {
     /// Decodes a header tag.
+    ///
+    /// ```
+    /// use shmlab::lock::LockKind;
+    ///
+    /// assert_eq!(LockKind::from_tag(LockKind::Os as u32), Some(LockKind::Os));
+    /// assert_eq!(LockKind::from_tag(0), None);
+    /// ```
     pub fn from_tag(tag: u32) -> Option<Self> {
         match tag {
             1 => Some(LockKind::Futex),
@@ -58,6 +72,13 @@ impl LockKind {
     }
 
     /// A short name for reports: `futex` or `os`.
+    ///
+    /// ```
+    /// use shmlab::lock::LockKind;
+    ///
+    /// assert_eq!(LockKind::Futex.name(), "futex");
+    /// assert_eq!(LockKind::Os.name(), "os");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             LockKind::Futex => "futex",
@@ -67,6 +88,18 @@ impl LockKind {
 }
 
 /// How a lock was acquired.
+///
+/// ```
+/// use shmlab::lock::{Acquired, FutexLock, RawLock};
+/// use shmlab::sync::Deadline;
+///
+/// # fn main() -> anyhow::Result<()> {
+/// let lock = FutexLock::new();
+/// assert_eq!(lock.lock_until(Deadline::never())?, Acquired::Clean);
+/// // SAFETY: this thread took the lock on the line above.
+/// unsafe { lock.unlock() };
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Acquired {
     /// The previous holder released it normally.
@@ -77,6 +110,21 @@ pub enum Acquired {
 }
 
 /// Why a raw lock call did not acquire the lock.
+///
+/// ```
+/// use shmlab::lock::{FutexLock, RawLock, RawLockError};
+/// use shmlab::sync::Deadline;
+/// use std::time::Duration;
+///
+/// # fn main() -> anyhow::Result<()> {
+/// let lock = FutexLock::new();
+/// lock.lock_until(Deadline::never())?;
+/// let again = lock.lock_until(Deadline::after(Duration::from_millis(1)));
+/// assert!(matches!(again, Err(RawLockError::Timeout))); // held: gave up
+/// // SAFETY: this thread took the lock above and has not released it.
+/// unsafe { lock.unlock() };
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum RawLockError {
     /// The deadline passed first.
@@ -102,11 +150,49 @@ mod sealed {
 /// lock area of a segment), and acquire/release ordering so that everything
 /// written before `unlock` is visible to the next holder. [`FutexLock`] and
 /// [`OsMutex`] are those types.
+///
+/// A shared value or array takes its lock as a type parameter, so the same
+/// code runs with either lock:
+///
+/// ```
+/// use shmlab::SharedValue;
+/// use shmlab::lock::{FutexLock, OsMutex, RawLock};
+///
+/// fn locked_add<L: RawLock>(value: &SharedValue<i64, L>) -> anyhow::Result<()> {
+///     let guard = value.lock().map_err(|e| e.discard_guard())?;
+///     guard.set(guard.get() + 1);
+///     Ok(())
+/// }
+/// # fn main() -> anyhow::Result<()> {
+/// let futex = SharedValue::<i64, FutexLock>::create(0)?;
+/// let os = SharedValue::<i64, OsMutex>::create(0)?;
+/// locked_add(&futex)?;
+/// locked_add(&os)?;
+/// assert_eq!((futex.load(), os.load()), (1, 1));
+/// # Ok(()) }
+/// ```
 pub trait RawLock: sealed::Sealed + Send + Sync + std::fmt::Debug + 'static {
     /// The tag stored in segment headers.
     const KIND: LockKind;
 
     /// Acquires the lock, giving up when `deadline` passes.
+    ///
+    /// ```
+    /// use shmlab::lock::{Acquired, FutexLock, RawLock, RawLockError};
+    /// use shmlab::sync::Deadline;
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> anyhow::Result<()> {
+    /// let lock = FutexLock::new();
+    /// assert_eq!(lock.lock_until(Deadline::never())?, Acquired::Clean);
+    /// std::thread::scope(|s| {
+    ///     let other = s.spawn(|| lock.lock_until(Deadline::after(Duration::from_millis(5))));
+    ///     assert!(matches!(other.join().unwrap(), Err(RawLockError::Timeout)));
+    /// });
+    /// // SAFETY: this thread took the lock above and has not released it.
+    /// unsafe { lock.unlock() };
+    /// # Ok(()) }
+    /// ```
     fn lock_until(&self, deadline: Deadline) -> Result<Acquired, RawLockError>;
 
     /// Releases the lock.
@@ -114,6 +200,22 @@ pub trait RawLock: sealed::Sealed + Send + Sync + std::fmt::Debug + 'static {
     /// # Safety
     /// The caller must hold the lock (a successful `lock_until` not yet
     /// matched by an `unlock`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlab::lock::{FutexLock, RawLock};
+    /// use shmlab::sync::Deadline;
+    ///
+    /// # fn main() -> anyhow::Result<()> {
+    /// let lock = FutexLock::new();
+    /// lock.lock_until(Deadline::never())?;
+    /// assert_eq!(lock.holder(), Some(std::process::id()));
+    /// // SAFETY: this thread took the lock above and has not released it.
+    /// unsafe { lock.unlock() };
+    /// assert_eq!(lock.holder(), None);
+    /// # Ok(()) }
+    /// ```
     unsafe fn unlock(&self);
 
     /// Prepares a lock in place in freshly zeroed shared memory.
@@ -121,6 +223,27 @@ pub trait RawLock: sealed::Sealed + Send + Sync + std::fmt::Debug + 'static {
     /// # Safety
     /// `ptr` must be valid for writes of `size_of::<Self>()` bytes, suitably
     /// aligned, and no other thread or process may use it until this returns.
+    ///
+    /// # Examples
+    ///
+    /// Segments call it for you; here an [`OsMutex`] is prepared in place:
+    ///
+    /// ```
+    /// use shmlab::lock::{Acquired, OsMutex, RawLock};
+    /// use shmlab::sync::Deadline;
+    /// use std::mem::MaybeUninit;
+    ///
+    /// # fn main() -> anyhow::Result<()> {
+    /// let mut place = MaybeUninit::<OsMutex>::zeroed();
+    /// // SAFETY: `place` is writable, aligned for an OsMutex, and ours alone.
+    /// unsafe { OsMutex::init_at(place.as_mut_ptr())? };
+    /// // SAFETY: init_at succeeded, so the mutex is initialised; it stays put.
+    /// let mutex = unsafe { place.assume_init_ref() };
+    /// assert_eq!(mutex.lock_until(Deadline::never())?, Acquired::Clean);
+    /// // SAFETY: this thread took the lock on the line above.
+    /// unsafe { mutex.unlock() };
+    /// # Ok(()) }
+    /// ```
     #[cfg(not(loom))]
     unsafe fn init_at(ptr: *mut Self) -> std::io::Result<()>;
 }
@@ -129,6 +252,34 @@ pub trait RawLock: sealed::Sealed + Send + Sync + std::fmt::Debug + 'static {
 ///
 /// Like `std::sync::PoisonError`, [`LockError::OwnerDied`] still carries the
 /// guard: the caller holds the lock and decides how to repair the data.
+///
+/// A worker process takes the lock, half-updates the value and dies with
+/// the lock held; the next locker gets the lock *and* the news:
+///
+/// ```
+/// use shmlab::lock::LockError;
+/// use shmlab::{SharedValue, process};
+///
+/// fn die_holding_the_lock(name: String) {
+///     let value = SharedValue::<i64>::open(&name).expect("open");
+///     let guard = value.lock().map_err(|e| e.discard_guard()).expect("lock");
+///     guard.set(-1); // half-way through an update...
+///     std::mem::forget(guard); // ...and gone without unlocking
+/// }
+/// shmlab::task!(die_holding_the_lock);
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry();
+///     let value = SharedValue::<i64>::create(10)?;
+///     process::spawn(die_holding_the_lock, &value.name().to_string())?.join()?;
+///     match value.lock() {
+///         Err(LockError::OwnerDied(guard)) => guard.set(10), // repair
+///         other => panic!("expected OwnerDied, got {:?}", other.err()),
+///     }
+///     assert_eq!(value.load(), 10);
+///     Ok(())
+/// }
+/// ```
 pub enum LockError<G> {
     /// The lock was acquired, but the process that held it before died
     /// without releasing it; what it protects may be half-updated.
@@ -141,6 +292,22 @@ pub enum LockError<G> {
 
 impl<G> LockError<G> {
     /// The guard if the lock was acquired (after an owner died), else `None`.
+    ///
+    /// ```
+    /// use shmlab::SharedValue;
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> anyhow::Result<()> {
+    /// let value = SharedValue::<i64>::create(0)?;
+    /// let _held = value.lock().map_err(|e| e.discard_guard())?;
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         let err = value.try_lock_for(Duration::from_millis(1)).unwrap_err();
+    ///         assert!(err.into_guard().is_none()); // a timeout holds no lock
+    ///     });
+    /// });
+    /// # Ok(()) }
+    /// ```
     pub fn into_guard(self) -> Option<G> {
         match self {
             LockError::OwnerDied(g) => Some(g),
@@ -150,6 +317,20 @@ impl<G> LockError<G> {
 
     /// Drops the guard (releasing the lock) and keeps only what happened, so
     /// the error can travel with `?` into `anyhow` or `Box<dyn Error>`.
+    ///
+    /// ```
+    /// use shmlab::SharedValue;
+    ///
+    /// fn bump(value: &SharedValue<i64>) -> anyhow::Result<i64> {
+    ///     let guard = value.lock().map_err(|e| e.discard_guard())?;
+    ///     guard.set(guard.get() + 1);
+    ///     Ok(guard.get())
+    /// }
+    /// # fn main() -> anyhow::Result<()> {
+    /// let value = SharedValue::<i64>::create(41)?;
+    /// assert_eq!(bump(&value)?, 42);
+    /// # Ok(()) }
+    /// ```
     pub fn discard_guard(self) -> LockError<()> {
         match self {
             LockError::OwnerDied(_) => LockError::OwnerDied(()),
@@ -159,6 +340,24 @@ impl<G> LockError<G> {
     }
 
     /// Whether the previous owner died holding the lock.
+    ///
+    /// ```
+    /// use shmlab::SharedValue;
+    /// use shmlab::lock::LockError;
+    /// use std::time::Duration;
+    ///
+    /// # fn main() -> anyhow::Result<()> {
+    /// let value = SharedValue::<i64>::create(0)?;
+    /// let _held = value.lock().map_err(|e| e.discard_guard())?;
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         let err = value.try_lock_for(Duration::from_millis(1)).unwrap_err();
+    ///         assert!(!err.is_owner_died());
+    ///         assert!(matches!(err, LockError::Timeout(_)));
+    ///     });
+    /// });
+    /// # Ok(()) }
+    /// ```
     pub fn is_owner_died(&self) -> bool {
         matches!(self, LockError::OwnerDied(_))
     }

@@ -23,6 +23,23 @@ use crate::sync::Deadline;
 /// locker with `EOWNERDEAD` when its holder dies, which this type reports as
 /// [`Acquired::OwnerDied`] after marking the mutex consistent again.
 /// Unlike [`super::FutexLock`] it needs [`RawLock::init_at`] before first use.
+///
+/// Choose it as a segment's lock type; the segment initialises it:
+///
+/// ```
+/// use shmlab::SharedValue;
+/// use shmlab::lock::OsMutex;
+///
+/// # fn main() -> anyhow::Result<()> {
+/// let balance = SharedValue::<i64, OsMutex>::create(100)?;
+/// {
+///     let guard = balance.lock().map_err(|e| e.discard_guard())?;
+///     guard.set(guard.get() - 30);
+/// }
+/// assert_eq!(balance.load(), 70);
+/// assert_eq!(balance.segment().info().lock, "os");
+/// # Ok(()) }
+/// ```
 #[repr(C)]
 pub struct OsMutex {
     mutex: UnsafeCell<libc::pthread_mutex_t>,

@@ -14,6 +14,13 @@ use crate::lock::{Acquired, RawLockError};
 use crate::sync::{self, Deadline, Ordering};
 
 /// How a philosopher gets two forks.
+///
+/// ```
+/// use shmlab::philosophers::Strategy;
+///
+/// let names: Vec<&str> = Strategy::ALL.iter().map(|s| s.name()).collect();
+/// assert_eq!(names, ["naive", "ordered", "waiter", "timeout"]);
+/// ```
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
 )]
@@ -43,6 +50,14 @@ impl Strategy {
     ];
 
     /// The name used on the command line and in reports.
+    ///
+    /// ```
+    /// use shmlab::philosophers::Strategy;
+    ///
+    /// assert_eq!(Strategy::Waiter.name(), "waiter");
+    /// // JSON reports spell it the same way.
+    /// assert_eq!(serde_json::to_string(&Strategy::Waiter).unwrap(), "\"waiter\"");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Strategy::Naive => "naive",
@@ -53,6 +68,14 @@ impl Strategy {
     }
 
     /// The first and second fork philosopher `me` of `n` reaches for.
+    ///
+    /// ```
+    /// use shmlab::philosophers::Strategy;
+    ///
+    /// // Philosopher 2 of 3 sits between fork 2 (left) and fork 0 (right).
+    /// assert_eq!(Strategy::Naive.forks(2, 3), (2, 0)); // left first: closes the ring
+    /// assert_eq!(Strategy::Ordered.forks(2, 3), (0, 2)); // lower number first
+    /// ```
     pub fn forks(self, me: usize, n: usize) -> (usize, usize) {
         let (left, right) = (me, (me + 1) % n);
         match self {
@@ -62,6 +85,13 @@ impl Strategy {
     }
 
     /// Which of Coffman's four conditions the strategy breaks, for reports.
+    ///
+    /// ```
+    /// use shmlab::philosophers::Strategy;
+    ///
+    /// assert!(Strategy::Naive.breaks().ends_with("so it can deadlock"));
+    /// assert!(Strategy::Timeout.breaks().starts_with("breaks hold-and-wait"));
+    /// ```
     pub fn breaks(self) -> &'static str {
         match self {
             Strategy::Naive => "breaks none of Coffman's four conditions, so it can deadlock",
@@ -78,23 +108,148 @@ impl Strategy {
 
 /// What a philosopher does between taking forks: think, eat, pause after a
 /// failed attempt. The labs sleep for random times; loom does nothing.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::philosophers::Pace;
+/// # use shmlab::lock::FutexLock;
+/// # use shmlab::philosophers::{LocalTable, Strategy, Waits};
+/// # use std::time::Duration;
+/// # let local = LocalTable::<FutexLock>::new(3);
+/// # let table = local.table();
+/// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+///
+/// // Sleeps a fixed time at each step instead of a random one.
+/// struct Steady(Duration);
+/// impl Pace for Steady {
+///     fn think(&mut self) { std::thread::sleep(self.0) }
+///     fn eat(&mut self) { std::thread::sleep(self.0) }
+/// }
+/// table.dine(0, 0, Strategy::Ordered, Some(2), &waits, &mut Steady(Duration::from_micros(100)))?;
+/// assert_eq!(table.seats()[0].meals(), 2);
+/// # Ok(()) }
+/// ```
 pub trait Pace {
     /// Before getting hungry.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+    /// # use std::time::Duration;
+    /// # let local = LocalTable::<FutexLock>::new(3);
+    /// # let table = local.table();
+    /// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+    /// use shmlab::philosophers::Pace;
+    ///
+    /// struct Thoughts(u32);
+    /// impl Pace for Thoughts {
+    ///     fn think(&mut self) {
+    ///         self.0 += 1;
+    ///     }
+    /// }
+    /// let mut thoughts = Thoughts(0);
+    /// table.dine(1, 0, Strategy::Ordered, Some(3), &waits, &mut thoughts)?;
+    /// assert_eq!(thoughts.0, 3); // once before each meal
+    /// # Ok(()) }
+    /// ```
     fn think(&mut self) {}
     /// With both forks.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+    /// # use std::time::Duration;
+    /// # let local = LocalTable::<FutexLock>::new(3);
+    /// # let table = local.table();
+    /// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+    /// use shmlab::philosophers::Pace;
+    ///
+    /// struct Bites(u32);
+    /// impl Pace for Bites {
+    ///     fn eat(&mut self) {
+    ///         self.0 += 1;
+    ///     }
+    /// }
+    /// let mut bites = Bites(0);
+    /// table.dine(0, 0, Strategy::Ordered, Some(2), &waits, &mut bites)?;
+    /// assert_eq!(bites.0, 2); // once per meal, with both forks in hand
+    /// # Ok(()) }
+    /// ```
     fn eat(&mut self) {}
     /// After putting the first fork back (`timeout`), before trying again.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+    /// # use std::time::Duration;
+    /// # let local = LocalTable::<FutexLock>::new(3);
+    /// # let table = local.table();
+    /// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+    /// use shmlab::philosophers::Pace;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    ///
+    /// struct Count<'a>(&'a AtomicU32);
+    /// impl Pace for Count<'_> {
+    ///     fn back_off(&mut self, _attempt: u32) {
+    ///         self.0.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    /// }
+    /// let backoffs = AtomicU32::new(0);
+    /// table.pick_up(1, Strategy::Timeout, &waits, false, &mut NoPace)?; // forks 1 and 2
+    /// std::thread::scope(|s| {
+    ///     let hungry = s.spawn(|| table.pick_up(0, Strategy::Timeout, &waits, false, &mut Count(&backoffs)));
+    ///     while backoffs.load(Ordering::Relaxed) == 0 {
+    ///         std::thread::yield_now(); // 0 takes fork 0, times out on fork 1, puts 0 back
+    ///     }
+    ///     table.put_down(1, Strategy::Timeout);
+    ///     hungry.join().unwrap()
+    /// })?;
+    /// assert_eq!(table.seats()[0].state(), SeatState::Eating);
+    /// # Ok(()) }
+    /// ```
     fn back_off(&mut self, attempt: u32) {
         let _ = attempt;
     }
 }
 
 /// The pace of a model checker: no time passes.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::lock::FutexLock;
+/// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+/// # use std::time::Duration;
+/// # let local = LocalTable::<FutexLock>::new(3);
+/// # let table = local.table();
+/// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+/// table.dine(0, 0, Strategy::Naive, Some(2), &waits, &mut NoPace)?;
+/// assert_eq!(table.seats()[0].meals(), 2);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoPace;
 impl Pace for NoPace {}
 
 /// How a philosopher waits.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::philosophers::{LocalTable, NoPace, Strategy, Waits};
+/// use std::time::Duration;
+///
+/// let waits = Waits {
+///     limit: Some(Duration::from_secs(1)), // give up rather than hang
+///     patience: Duration::from_millis(1), // only the timeout strategy uses it
+///     together: false,
+/// };
+/// let local = LocalTable::<shmlab::lock::FutexLock>::new(2);
+/// local.table().dine(0, 0, Strategy::Timeout, Some(1), &waits, &mut NoPace)?;
+/// assert_eq!(local.table().seats()[0].meals(), 1);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Waits {
     /// The longest any one wait may last before the philosopher gives up
@@ -115,6 +270,22 @@ impl Waits {
 }
 
 /// Why a philosopher left the table early.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::philosophers::LeaveError;
+/// # use shmlab::lock::FutexLock;
+/// # use shmlab::philosophers::{LocalTable, NoPace, Strategy, Waits};
+/// # use std::time::Duration;
+/// # let local = LocalTable::<FutexLock>::new(3);
+/// # let table = local.table();
+///
+/// let waits = Waits { limit: Some(Duration::from_millis(5)), patience: Duration::ZERO, together: false };
+/// table.pick_up(1, Strategy::Naive, &waits, false, &mut NoPace)?; // holds forks 1 and 2
+/// let stuck = table.pick_up(0, Strategy::Naive, &waits, false, &mut NoPace);
+/// assert_eq!(stuck, Err(LeaveError::GaveUp { philosopher: 0, fork: 1 }));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LeaveError {
     /// A wait ran past [`Waits::limit`].
@@ -284,6 +455,20 @@ impl<L: ForkLock> Table<'_, L> {
     /// Philosopher `me` picks up both forks with `strategy`.
     ///
     /// `first_meal` turns on the start barrier of [`Waits::together`].
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+    /// # use std::time::Duration;
+    /// # let local = LocalTable::<FutexLock>::new(3);
+    /// # let table = local.table();
+    /// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+    /// table.pick_up(0, Strategy::Ordered, &waits, false, &mut NoPace)?;
+    /// assert_eq!(table.seats()[0].state(), SeatState::Eating);
+    /// assert_eq!(table.forks()[1].holder(), Some(0));
+    /// # Ok(()) }
+    /// ```
     pub fn pick_up(
         &self,
         me: usize,
@@ -342,6 +527,21 @@ impl<L: ForkLock> Table<'_, L> {
 
     /// Philosopher `me` eats one meal with both forks in hand: counts it,
     /// and checks that both forks are really its own.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+    /// # use std::time::Duration;
+    /// # let local = LocalTable::<FutexLock>::new(3);
+    /// # let table = local.table();
+    /// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+    /// table.pick_up(2, Strategy::Ordered, &waits, false, &mut NoPace)?;
+    /// table.eat(2, Strategy::Ordered, &mut NoPace);
+    /// assert_eq!(table.seats()[2].meals(), 1);
+    /// assert_eq!(table.seats()[2].violations(), 0); // both forks were its own
+    /// # Ok(()) }
+    /// ```
     pub fn eat(&self, me: usize, strategy: Strategy, pace: &mut impl Pace) {
         let (first, second) = strategy.forks(me, self.philosophers());
         for fork in [first, second] {
@@ -355,6 +555,21 @@ impl<L: ForkLock> Table<'_, L> {
 
     /// Philosopher `me` puts both forks down (second first) and, for
     /// `waiter`, gives the footman its permit back.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+    /// # use std::time::Duration;
+    /// # let local = LocalTable::<FutexLock>::new(3);
+    /// # let table = local.table();
+    /// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+    /// table.pick_up(0, Strategy::Waiter, &waits, false, &mut NoPace)?;
+    /// table.put_down(0, Strategy::Waiter); // forks down, footman's permit back
+    /// assert!(table.forks().iter().all(|f| f.holder().is_none()));
+    /// assert_eq!(table.seats()[0].state(), SeatState::Thinking);
+    /// # Ok(()) }
+    /// ```
     pub fn put_down(&self, me: usize, strategy: Strategy) {
         let (first, second) = strategy.forks(me, self.philosophers());
         self.put_fork(me, second, Hand::Second);
@@ -367,6 +582,25 @@ impl<L: ForkLock> Table<'_, L> {
 
     /// Philosopher `me` (process or thread id `ident`) eats `meals` meals
     /// (`None`: until [`Table::stop`]), then leaves.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+    /// # use std::time::Duration;
+    /// # let local = LocalTable::<FutexLock>::new(3);
+    /// # let table = local.table();
+    /// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+    /// // Three philosopher threads at one table, five meals each.
+    /// std::thread::scope(|s| {
+    ///     for me in 0..3 {
+    ///         s.spawn(move || table.dine(me, me as u32, Strategy::Ordered, Some(5), &waits, &mut NoPace));
+    ///     }
+    /// });
+    /// assert!(table.seats().iter().all(|seat| seat.meals() == 5));
+    /// assert!(table.seats().iter().all(|seat| seat.state() == SeatState::Done));
+    /// # Ok(()) }
+    /// ```
     pub fn dine(
         &self,
         me: usize,

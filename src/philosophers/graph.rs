@@ -13,6 +13,22 @@ use super::table::{ForkLock, SeatState, Table};
 use crate::sync::Ordering;
 
 /// One seat as the watchdog read it.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::lock::FutexLock;
+/// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+/// # use std::time::Duration;
+/// # let local = LocalTable::<FutexLock>::new(3);
+/// # let table = local.table();
+/// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+/// use shmlab::philosophers::graph::Snapshot;
+///
+/// table.pick_up(0, Strategy::Ordered, &waits, false, &mut NoPace)?;
+/// let seat = &Snapshot::take(&table).seats[0];
+/// assert_eq!((seat.state, &seat.holds, seat.waits_for), (SeatState::Eating, &vec![0, 1], None));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeatView {
     /// Process (or thread) id.
@@ -29,6 +45,24 @@ pub struct SeatView {
 
 /// Everything the watchdog reads, at one moment (each word atomically;
 /// the whole not atomically — see [`Snapshot::same_waits`]).
+///
+/// ```
+/// use shmlab::philosophers::SeatState;
+/// use shmlab::philosophers::graph::{SeatView, Snapshot};
+///
+/// fn waiting(me: usize, holds: usize, waits_for: usize) -> SeatView {
+///     let (pid, holds, waits_for) = (100 + me as u32, vec![holds], Some(waits_for));
+///     SeatView { pid, state: SeatState::Waiting, holds, waits_for, wait_since_ns: 1_000 }
+/// }
+/// // 0 holds fork 0 and waits for fork 1; 1 holds fork 1 and waits for fork 0.
+/// let snapshot = Snapshot {
+///     seats: vec![waiting(0, 0, 1), waiting(1, 1, 0)],
+///     holders: vec![Some(0), Some(1)],
+///     lock_pids: vec![Some(100), Some(101)],
+/// };
+/// let cycle = snapshot.cycle(10_000, 5_000).expect("a deadlock");
+/// assert_eq!(cycle.len(), 2);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     /// Per philosopher.
@@ -40,6 +74,21 @@ pub struct Snapshot {
 }
 
 /// One edge of a deadlock cycle, in the words of PostgreSQL's report.
+///
+/// ```
+/// use shmlab::philosophers::graph::Edge;
+///
+/// let edge = Edge {
+///     philosopher: 0,
+///     pid: 4242,
+///     holds: vec![0],
+///     waits_for: 1,
+///     held_by: 1,
+///     held_by_pid: 4243,
+///     waited_ms: 300.0,
+/// };
+/// assert_eq!(serde_json::to_value(&edge).unwrap()["held_by"], 1); // as in JSON reports
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Edge {
     /// The waiting philosopher.
@@ -61,6 +110,24 @@ pub struct Edge {
 impl Edge {
     /// `philosopher 0 (pid 4242) holds fork 0 and waits for fork 1, held by
     /// philosopher 1 (pid 4243)`.
+    ///
+    /// ```
+    /// use shmlab::philosophers::graph::Edge;
+    ///
+    /// let edge = Edge {
+    ///     philosopher: 0,
+    ///     pid: 4242,
+    ///     holds: vec![0],
+    ///     waits_for: 1,
+    ///     held_by: 1,
+    ///     held_by_pid: 4243,
+    ///     waited_ms: 300.0,
+    /// };
+    /// assert_eq!(
+    ///     edge.sentence("pid"),
+    ///     "philosopher 0 (pid 4242) holds fork 0 and waits for fork 1, held by philosopher 1 (pid 4243)"
+    /// );
+    /// ```
     pub fn sentence(&self, id: &str) -> String {
         let holds = match self.holds.as_slice() {
             [] => "holds no fork".to_string(),
@@ -83,6 +150,24 @@ impl Edge {
 
 impl Snapshot {
     /// Reads every seat and fork of `table`.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+    /// # use std::time::Duration;
+    /// # let local = LocalTable::<FutexLock>::new(3);
+    /// # let table = local.table();
+    /// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+    /// use shmlab::philosophers::graph::Snapshot;
+    ///
+    /// table.pick_up(1, Strategy::Ordered, &waits, false, &mut NoPace)?;
+    /// let snapshot = Snapshot::take(&table);
+    /// assert_eq!(snapshot.holders, [None, Some(1), Some(1)]);
+    /// // The futex forks also record the holder's pid.
+    /// assert_eq!(snapshot.lock_pids[1], Some(std::process::id()));
+    /// # Ok(()) }
+    /// ```
     pub fn take<L: ForkLock>(table: &Table<'_, L>) -> Snapshot {
         let seats = table
             .seats
@@ -135,6 +220,28 @@ impl Snapshot {
     /// A cycle in the wait-for graph whose every member has waited at least
     /// `min_wait_ns` at `now_ns`, as edges starting from its lowest-numbered
     /// philosopher.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::philosophers::SeatState;
+    /// # use shmlab::philosophers::graph::{SeatView, Snapshot};
+    /// # fn waiting(me: usize, holds: usize, waits_for: usize) -> SeatView {
+    /// #     let (pid, holds, waits_for) = (100 + me as u32, vec![holds], Some(waits_for));
+    /// #     SeatView { pid, state: SeatState::Waiting, holds, waits_for, wait_since_ns: 1_000 }
+    /// # }
+    /// # // 0 holds fork 0 and waits for fork 1; 1 holds fork 1 and waits for fork 0.
+    /// # let snapshot = Snapshot {
+    /// #     seats: vec![waiting(0, 0, 1), waiting(1, 1, 0)],
+    /// #     holders: vec![Some(0), Some(1)],
+    /// #     lock_pids: vec![Some(100), Some(101)],
+    /// # };
+    /// // Both have waited since 1_000 ns: at 10_000 that is 9_000 ns.
+    /// let cycle = snapshot.cycle(10_000, 5_000).expect("old enough: a deadlock");
+    /// assert_eq!((cycle[0].philosopher, cycle[0].waits_for, cycle[0].held_by), (0, 1, 1));
+    /// assert_eq!((cycle[1].philosopher, cycle[1].waits_for, cycle[1].held_by), (1, 0, 0));
+    /// assert!(snapshot.cycle(10_000, 9_500).is_none()); // too young to call
+    /// # Ok(()) }
+    /// ```
     pub fn cycle(&self, now_ns: u64, min_wait_ns: u64) -> Option<Vec<Edge>> {
         let n = self.seats.len();
         for start in 0..n {
@@ -186,6 +293,28 @@ impl Snapshot {
     /// Whether every member of `cycle` is still in the same wait (same fork,
     /// same start time) in `self`: a second reading that confirms the first
     /// was not a torn view of philosophers on the move.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::philosophers::SeatState;
+    /// # use shmlab::philosophers::graph::{SeatView, Snapshot};
+    /// # fn waiting(me: usize, holds: usize, waits_for: usize) -> SeatView {
+    /// #     let (pid, holds, waits_for) = (100 + me as u32, vec![holds], Some(waits_for));
+    /// #     SeatView { pid, state: SeatState::Waiting, holds, waits_for, wait_since_ns: 1_000 }
+    /// # }
+    /// # // 0 holds fork 0 and waits for fork 1; 1 holds fork 1 and waits for fork 0.
+    /// # let snapshot = Snapshot {
+    /// #     seats: vec![waiting(0, 0, 1), waiting(1, 1, 0)],
+    /// #     holders: vec![Some(0), Some(1)],
+    /// #     lock_pids: vec![Some(100), Some(101)],
+    /// # };
+    /// let cycle = snapshot.cycle(10_000, 0).expect("a cycle");
+    /// let mut second = snapshot.clone();
+    /// assert!(second.same_waits(&snapshot, &cycle)); // confirmed
+    /// second.seats[1].wait_since_ns = 2_000; // 1 moved on and waits anew
+    /// assert!(!second.same_waits(&snapshot, &cycle));
+    /// # Ok(()) }
+    /// ```
     pub fn same_waits(&self, earlier: &Snapshot, cycle: &[Edge]) -> bool {
         self.holders == earlier.holders
             && cycle.iter().all(|e| {
@@ -198,6 +327,30 @@ impl Snapshot {
 
     /// The philosophers who can never move again while `cycle` stands: its
     /// members and everyone waiting, directly or through others, on them.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::philosophers::SeatState;
+    /// # use shmlab::philosophers::graph::{SeatView, Snapshot};
+    /// # fn waiting(me: usize, holds: usize, waits_for: usize) -> SeatView {
+    /// #     let (pid, holds, waits_for) = (100 + me as u32, vec![holds], Some(waits_for));
+    /// #     SeatView { pid, state: SeatState::Waiting, holds, waits_for, wait_since_ns: 1_000 }
+    /// # }
+    /// # // 0 holds fork 0 and waits for fork 1; 1 holds fork 1 and waits for fork 0.
+    /// # let snapshot = Snapshot {
+    /// #     seats: vec![waiting(0, 0, 1), waiting(1, 1, 0)],
+    /// #     holders: vec![Some(0), Some(1)],
+    /// #     lock_pids: vec![Some(100), Some(101)],
+    /// # };
+    /// # let mut snapshot = snapshot;
+    /// // A third philosopher waits for fork 1 too: it is stuck behind the cycle.
+    /// snapshot.seats.push(waiting(2, 2, 1));
+    /// snapshot.holders.push(Some(2));
+    /// snapshot.lock_pids.push(Some(102));
+    /// let cycle = snapshot.cycle(10_000, 0).expect("0 and 1 wait for each other");
+    /// assert_eq!(snapshot.stuck_behind(&cycle), [0, 1, 2]);
+    /// # Ok(()) }
+    /// ```
     pub fn stuck_behind(&self, cycle: &[Edge]) -> Vec<usize> {
         let members: Vec<usize> = cycle.iter().map(|e| e.philosopher).collect();
         (0..self.seats.len())

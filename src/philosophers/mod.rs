@@ -46,6 +46,14 @@ pub use table::{
 };
 
 /// Why a dinner could not be held.
+///
+/// ```
+/// use shmlab::philosophers::{DineError, SharedTable};
+///
+/// let err = SharedTable::create(1).unwrap_err();
+/// assert!(matches!(err, DineError::Philosophers(1)));
+/// assert!(err.to_string().contains("one philosopher has one fork and can never eat"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum DineError {
     /// Fewer than 2 or more than 64 philosophers.
@@ -70,6 +78,14 @@ pub enum DineError {
 }
 
 /// Checks a philosopher count.
+///
+/// ```
+/// use shmlab::philosophers::check_philosophers;
+///
+/// assert!(check_philosophers(5).is_ok());
+/// assert!(check_philosophers(1).is_err());
+/// assert!(check_philosophers(65).is_err());
+/// ```
 pub fn check_philosophers(n: usize) -> Result<(), DineError> {
     if (MIN_PHILOSOPHERS..=MAX_PHILOSOPHERS).contains(&n) {
         Ok(())

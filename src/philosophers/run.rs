@@ -20,6 +20,21 @@ use crate::sync::{self, Ordering};
 const GATE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The options of one dinner.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::philosophers::{DinnerConfig, Strategy, run_dinner};
+///
+/// // Three philosopher threads, three meals each, forks in order.
+/// let config = DinnerConfig {
+///     threads: true,
+///     meals: Some(3),
+///     ..DinnerConfig::new(Strategy::Ordered, 3)
+/// };
+/// let dinner = run_dinner(&config)?;
+/// assert!(dinner.completed && !dinner.deadlock_detected);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct DinnerConfig {
     /// Philosophers (and forks): 2 to 64.
@@ -49,6 +64,14 @@ pub struct DinnerConfig {
 
 impl DinnerConfig {
     /// Quick defaults: 20 short meals each, a 300 ms deadlock timeout.
+    ///
+    /// ```
+    /// use shmlab::philosophers::{DinnerConfig, Strategy};
+    ///
+    /// let config = DinnerConfig::new(Strategy::Naive, 5);
+    /// assert_eq!((config.philosophers, config.meals), (5, Some(20)));
+    /// assert!(!config.threads); // processes unless asked
+    /// ```
     pub fn new(strategy: Strategy, philosophers: usize) -> Self {
         DinnerConfig {
             philosophers,
@@ -66,6 +89,16 @@ impl DinnerConfig {
     }
 
     /// Meals each philosopher is to eat: `None` for a timed dinner.
+    ///
+    /// ```
+    /// use shmlab::philosophers::{DinnerConfig, Strategy};
+    /// use std::time::Duration;
+    ///
+    /// let mut config = DinnerConfig::new(Strategy::Waiter, 3);
+    /// assert_eq!(config.meals_each(), Some(20));
+    /// config.duration = Some(Duration::from_secs(1)); // a timed dinner
+    /// assert_eq!(config.meals_each(), None);
+    /// ```
     pub fn meals_each(&self) -> Option<u64> {
         if self.duration.is_some() {
             None
@@ -76,6 +109,13 @@ impl DinnerConfig {
 }
 
 /// How a detected deadlock was ended.
+///
+/// ```
+/// use shmlab::philosophers::Resolution;
+///
+/// let json = serde_json::to_value(Resolution::VictimKilled { victim: 2 }).unwrap();
+/// assert_eq!(json, serde_json::json!({ "kind": "victim-killed", "victim": 2 }));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Resolution {
@@ -101,6 +141,16 @@ pub enum Resolution {
 }
 
 /// What parking_lot's own deadlock detector saw (thread variant).
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::philosophers::{DinnerConfig, Strategy, run_dinner};
+///
+/// let config = DinnerConfig { threads: true, meals: Some(2), ..DinnerConfig::new(Strategy::Waiter, 3) };
+/// let view = run_dinner(&config)?.parking_lot.expect("a thread dinner asks parking_lot");
+/// assert!(!view.found); // no deadlock, and parking_lot agrees
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct ParkingLotView {
     /// Whether `parking_lot::deadlock::check_deadlock` reported a cycle.
@@ -119,6 +169,17 @@ pub struct ParkingLotView {
 /// `max_wait_ms`, `max_wait_ms_each`, `mean_wait_ms_each`, `backoffs`,
 /// `recovered_forks`, `exclusion_violations`, `completed`, `failures`,
 /// `seconds`, `segments`.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::philosophers::{DinnerConfig, Resolution, Strategy, run_dinner};
+///
+/// let config = DinnerConfig { threads: true, meals: Some(2), ..DinnerConfig::new(Strategy::Timeout, 3) };
+/// let dinner = run_dinner(&config)?;
+/// assert_eq!((dinner.variant, dinner.meals.clone()), ("threads", vec![2, 2, 2]));
+/// assert_eq!((dinner.resolution, dinner.exclusion_violations), (Resolution::None, 0));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Serialize)]
 pub struct Dinner {
     /// How forks were taken.
@@ -174,12 +235,41 @@ pub struct Dinner {
 
 impl Dinner {
     /// Total meals eaten.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// use shmlab::philosophers::{DinnerConfig, Strategy, run_dinner};
+    ///
+    /// let config = DinnerConfig { threads: true, meals: Some(2), ..DinnerConfig::new(Strategy::Ordered, 4) };
+    /// assert_eq!(run_dinner(&config)?.total_meals(), 8);
+    /// # Ok(()) }
+    /// ```
     pub fn total_meals(&self) -> u64 {
         self.meals.iter().sum()
     }
 }
 
 /// Holds one dinner as `config` says and returns what happened.
+///
+/// ```
+/// use shmlab::philosophers::{DinnerConfig, Resolution, Strategy, run_dinner};
+/// use std::time::Duration;
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // philosopher processes dine here
+///     // Two naive philosopher processes: each takes its left fork, then waits.
+///     let config = DinnerConfig {
+///         meals: Some(1),
+///         deadlock_timeout: Duration::from_millis(50),
+///         ..DinnerConfig::new(Strategy::Naive, 2)
+///     };
+///     let dinner = run_dinner(&config)?;
+///     assert!(dinner.deadlock_detected);
+///     assert_eq!(dinner.cycle.len(), 2); // 0 waits for 1, 1 waits for 0
+///     assert!(matches!(dinner.resolution, Resolution::VictimKilled { .. }));
+///     Ok(())
+/// }
+/// ```
 pub fn run_dinner(config: &DinnerConfig) -> Result<Dinner, DineError> {
     check_philosophers(config.philosophers)?;
     if config.threads {

@@ -19,19 +19,86 @@ pub const MAX_PHILOSOPHERS: usize = 64;
 ///
 /// [`FutexLock`] is the fork across processes (and under loom);
 /// `parking_lot::RawMutex` is the fork of the thread variant.
+///
+/// ```
+/// use shmlab::lock::FutexLock;
+/// use shmlab::philosophers::{ForkLock, LocalTable, NoPace, Strategy, Waits};
+/// use std::time::Duration;
+///
+/// fn one_meal<L: ForkLock>() -> u64 {
+///     let local = LocalTable::<L>::new(2);
+///     let waits = Waits { limit: None, patience: Duration::ZERO, together: false };
+///     local.table().dine(0, 0, Strategy::Ordered, Some(1), &waits, &mut NoPace).unwrap();
+///     local.table().seats()[0].meals()
+/// }
+/// assert_eq!(one_meal::<FutexLock>(), 1); // the fork of processes and loom
+/// assert_eq!(one_meal::<parking_lot::RawMutex>(), 1); // the thread variant's
+/// ```
 pub trait ForkLock: Send + Sync + 'static {
     /// A fork on the table, not held.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::{Acquired, FutexLock};
+    /// # use shmlab::philosophers::ForkLock;
+    /// # use shmlab::sync::Deadline;
+    /// let fork = FutexLock::new_fork();
+    /// assert_eq!(fork.holder_pid(), None); // on the table
+    /// # Ok(()) }
+    /// ```
     fn new_fork() -> Self;
     /// Picks the fork up, giving up when `deadline` passes.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::{Acquired, FutexLock};
+    /// # use shmlab::philosophers::ForkLock;
+    /// # use shmlab::sync::Deadline;
+    /// let fork = FutexLock::new_fork();
+    /// assert_eq!(fork.take(Deadline::never())?, Acquired::Clean);
+    /// // SAFETY: this thread picked the fork up on the line above.
+    /// unsafe { fork.put() };
+    /// # Ok(()) }
+    /// ```
     fn take(&self, deadline: Deadline) -> Result<Acquired, RawLockError>;
     /// Puts the fork down.
     ///
     /// # Safety
     /// The caller must hold the fork (a successful [`ForkLock::take`] not
     /// yet matched by a `put`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::{Acquired, FutexLock};
+    /// # use shmlab::philosophers::ForkLock;
+    /// # use shmlab::sync::Deadline;
+    /// let fork = FutexLock::new_fork();
+    /// fork.take(Deadline::never())?;
+    /// // SAFETY: this thread picked the fork up on the line above.
+    /// unsafe { fork.put() };
+    /// assert_eq!(fork.holder_pid(), None);
+    /// # Ok(()) }
+    /// ```
     unsafe fn put(&self);
     /// The pid the lock itself records as holder, if the lock records one
     /// (the watchdog cross-checks it against the seats).
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::{Acquired, FutexLock};
+    /// # use shmlab::philosophers::ForkLock;
+    /// # use shmlab::sync::Deadline;
+    /// let fork = FutexLock::new_fork();
+    /// fork.take(Deadline::never())?;
+    /// assert_eq!(fork.holder_pid(), Some(std::process::id()));
+    /// // SAFETY: this thread picked the fork up above.
+    /// unsafe { fork.put() };
+    /// // parking_lot's mutex does not record its holder.
+    /// assert_eq!(<parking_lot::RawMutex as ForkLock>::new_fork().holder_pid(), None);
+    /// # Ok(()) }
+    /// ```
     fn holder_pid(&self) -> Option<u32>;
 }
 
@@ -88,6 +155,20 @@ impl ForkLock for parking_lot::RawMutex {
 /// on the table). The holder is written by the philosopher right after it
 /// takes the lock and cleared right before it puts the lock down, so the
 /// watchdog can name the holder; each fork has a cache line to itself.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::lock::FutexLock;
+/// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+/// # use std::time::Duration;
+/// # let local = LocalTable::<FutexLock>::new(3);
+/// # let table = local.table();
+/// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+/// table.pick_up(0, Strategy::Ordered, &waits, false, &mut NoPace)?;
+/// let holders: Vec<Option<usize>> = table.forks().iter().map(|f| f.holder()).collect();
+/// assert_eq!(holders, [Some(0), Some(0), None]);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Fork<L> {
@@ -104,6 +185,20 @@ impl<L: ForkLock> Fork<L> {
     }
 
     /// The philosopher holding this fork, as the fork says.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+    /// # use std::time::Duration;
+    /// # let local = LocalTable::<FutexLock>::new(3);
+    /// # let table = local.table();
+    /// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+    /// assert_eq!(table.forks()[2].holder(), None); // on the table
+    /// table.pick_up(2, Strategy::Naive, &waits, false, &mut NoPace)?; // forks 2 and 0
+    /// assert_eq!(table.forks()[2].holder(), Some(2));
+    /// # Ok(()) }
+    /// ```
     pub fn holder(&self) -> Option<usize> {
         match self.holder.load(Ordering::Acquire) {
             0 => None,
@@ -113,6 +208,20 @@ impl<L: ForkLock> Fork<L> {
 }
 
 /// What a philosopher is doing, as published on its seat.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::lock::FutexLock;
+/// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+/// # use std::time::Duration;
+/// # let local = LocalTable::<FutexLock>::new(3);
+/// # let table = local.table();
+/// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+/// assert_eq!(table.seats()[0].state(), SeatState::Thinking); // not seated yet
+/// table.dine(0, 0, Strategy::Ordered, Some(1), &waits, &mut NoPace)?;
+/// assert_eq!(table.seats()[0].state(), SeatState::Done);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SeatState {
@@ -149,6 +258,20 @@ impl SeatState {
 /// A philosopher's seat: what it publishes for the watchdog and the report.
 /// Only its philosopher writes it (the watchdog writes `state` once, when it
 /// aborts a philosopher that can no longer run).
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::lock::FutexLock;
+/// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+/// # use std::time::Duration;
+/// # let local = LocalTable::<FutexLock>::new(3);
+/// # let table = local.table();
+/// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+/// table.dine(1, 0, Strategy::Ordered, Some(4), &waits, &mut NoPace)?;
+/// let seat = &table.seats()[1];
+/// assert_eq!((seat.state(), seat.meals(), seat.violations()), (SeatState::Done, 4, 0));
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Seat {
@@ -195,6 +318,19 @@ impl Seat {
     }
 
     /// What the philosopher is doing.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+    /// # use std::time::Duration;
+    /// # let local = LocalTable::<FutexLock>::new(3);
+    /// # let table = local.table();
+    /// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+    /// table.pick_up(0, Strategy::Ordered, &waits, false, &mut NoPace)?;
+    /// assert_eq!(table.seats()[0].state(), SeatState::Eating);
+    /// # Ok(()) }
+    /// ```
     pub fn state(&self) -> SeatState {
         SeatState::from_tag(self.state.load(Ordering::Acquire))
     }
@@ -204,11 +340,37 @@ impl Seat {
     }
 
     /// Meals eaten so far.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+    /// # use std::time::Duration;
+    /// # let local = LocalTable::<FutexLock>::new(3);
+    /// # let table = local.table();
+    /// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+    /// table.dine(0, 0, Strategy::Ordered, Some(2), &waits, &mut NoPace)?;
+    /// assert_eq!(table.seats()[0].meals(), 2);
+    /// # Ok(()) }
+    /// ```
     pub fn meals(&self) -> u64 {
         self.meals.load(Ordering::Relaxed)
     }
 
     /// Times a fork was found in another philosopher's hand (must be 0).
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+    /// # use std::time::Duration;
+    /// # let local = LocalTable::<FutexLock>::new(3);
+    /// # let table = local.table();
+    /// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+    /// table.dine(0, 0, Strategy::Ordered, Some(2), &waits, &mut NoPace)?;
+    /// assert_eq!(table.seats()[0].violations(), 0); // the forks were exclusive
+    /// # Ok(()) }
+    /// ```
     pub fn violations(&self) -> u64 {
         self.violations.load(Ordering::Relaxed)
     }
@@ -218,7 +380,7 @@ impl Seat {
 /// counter the start barrier sleeps on, and the parent's "stop" flag.
 #[derive(Debug)]
 #[repr(C, align(64))]
-pub struct TableCtl {
+pub(crate) struct TableCtl {
     pub(crate) philosophers: AtomicU32,
     /// Permits left: philosophers − 1 for the `waiter` strategy.
     pub(crate) footman: FutexWord,
@@ -241,6 +403,18 @@ impl TableCtl {
 
 /// A view of a table: its control words, its forks and its seats, wherever
 /// they live.
+///
+/// ```
+/// use shmlab::lock::FutexLock;
+/// use shmlab::philosophers::{LocalTable, Table};
+///
+/// let local = LocalTable::<FutexLock>::new(4);
+/// let table: Table<'_, FutexLock> = local.table(); // a view: Copy, shared by threads
+/// std::thread::scope(|s| {
+///     s.spawn(move || table.stop());
+/// });
+/// assert!(local.table().stopping());
+/// ```
 #[derive(Debug)]
 pub struct Table<'a, L> {
     pub(crate) ctl: &'a TableCtl,
@@ -257,32 +431,117 @@ impl<L> Copy for Table<'_, L> {}
 
 impl<'a, L: ForkLock> Table<'a, L> {
     /// How many philosophers (and forks).
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+    /// # use std::time::Duration;
+    /// # let local = LocalTable::<FutexLock>::new(3);
+    /// # let table = local.table();
+    /// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+    /// assert_eq!(table.philosophers(), 3);
+    /// # Ok(()) }
+    /// ```
     pub fn philosophers(&self) -> usize {
         self.seats.len()
     }
 
     /// The seats, in philosopher order.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+    /// # use std::time::Duration;
+    /// # let local = LocalTable::<FutexLock>::new(3);
+    /// # let table = local.table();
+    /// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+    /// assert_eq!(table.seats().len(), 3);
+    /// assert!(table.seats().iter().all(|seat| seat.meals() == 0));
+    /// # Ok(()) }
+    /// ```
     pub fn seats(&self) -> &'a [Seat] {
         self.seats
     }
 
     /// The forks, in fork order.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+    /// # use std::time::Duration;
+    /// # let local = LocalTable::<FutexLock>::new(3);
+    /// # let table = local.table();
+    /// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+    /// assert!(table.forks().iter().all(|fork| fork.holder().is_none()));
+    /// # Ok(()) }
+    /// ```
     pub fn forks(&self) -> &'a [Fork<L>] {
         self.forks
     }
 
     /// Asks every philosopher to finish its current meal and leave.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+    /// # use std::time::Duration;
+    /// # let local = LocalTable::<FutexLock>::new(3);
+    /// # let table = local.table();
+    /// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+    /// // A philosopher that dines until told to stop.
+    /// std::thread::scope(|s| {
+    ///     let diner = s.spawn(|| table.dine(0, 0, Strategy::Ordered, None, &waits, &mut NoPace));
+    ///     while table.seats()[0].meals() < 10 {
+    ///         std::thread::yield_now();
+    ///     }
+    ///     table.stop();
+    ///     diner.join().unwrap()
+    /// })?;
+    /// assert_eq!(table.seats()[0].state(), SeatState::Done);
+    /// # Ok(()) }
+    /// ```
     pub fn stop(&self) {
         self.ctl.stop.store(1, Ordering::Release);
     }
 
     /// Whether [`Table::stop`] was called.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::lock::FutexLock;
+    /// # use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+    /// # use std::time::Duration;
+    /// # let local = LocalTable::<FutexLock>::new(3);
+    /// # let table = local.table();
+    /// # let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::from_millis(1), together: false };
+    /// assert!(!table.stopping());
+    /// table.stop();
+    /// assert!(table.stopping());
+    /// # Ok(()) }
+    /// ```
     pub fn stopping(&self) -> bool {
         self.ctl.stop.load(Ordering::Acquire) != 0
     }
 }
 
 /// A table in this process's memory: for the thread variant and for loom.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::philosophers::{LocalTable, NoPace, Strategy, Waits};
+/// use std::time::Duration;
+///
+/// // The thread variant's forks: parking_lot mutexes.
+/// let local = LocalTable::<parking_lot::RawMutex>::new(2);
+/// let waits = Waits { limit: None, patience: Duration::ZERO, together: false };
+/// local.table().dine(1, 0, Strategy::Waiter, Some(3), &waits, &mut NoPace)?;
+/// assert_eq!(local.table().seats()[1].meals(), 3);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct LocalTable<L> {
     ctl: TableCtl,
@@ -292,6 +551,14 @@ pub struct LocalTable<L> {
 
 impl<L: ForkLock> LocalTable<L> {
     /// A table for `philosophers` (at least 2), every fork on it.
+    ///
+    /// ```
+    /// use shmlab::lock::FutexLock;
+    /// use shmlab::philosophers::LocalTable;
+    ///
+    /// assert_eq!(LocalTable::<FutexLock>::new(5).table().philosophers(), 5);
+    /// assert_eq!(LocalTable::<FutexLock>::new(1).table().philosophers(), 2); // at least 2
+    /// ```
     pub fn new(philosophers: usize) -> Self {
         let philosophers = philosophers.max(MIN_PHILOSOPHERS);
         LocalTable {
@@ -302,6 +569,16 @@ impl<L: ForkLock> LocalTable<L> {
     }
 
     /// The table to dine at.
+    ///
+    /// ```
+    /// use shmlab::lock::FutexLock;
+    /// use shmlab::philosophers::LocalTable;
+    ///
+    /// let local = LocalTable::<FutexLock>::new(3);
+    /// let (a, b) = (local.table(), local.table());
+    /// a.stop();
+    /// assert!(b.stopping()); // two views of the same table
+    /// ```
     pub fn table(&self) -> Table<'_, L> {
         Table {
             ctl: &self.ctl,
@@ -362,6 +639,16 @@ mod shared {
 
     impl SharedTable {
         /// Lays a table for `philosophers` in a new segment.
+        ///
+        /// ```
+        /// # fn main() -> anyhow::Result<()> {
+        /// use shmlab::philosophers::SharedTable;
+        ///
+        /// let shared = SharedTable::create(3)?;
+        /// assert_eq!(shared.table().philosophers(), 3);
+        /// assert!(SharedTable::create(65).is_err()); // more than MAX_PHILOSOPHERS
+        /// # Ok(()) }
+        /// ```
         pub fn create(philosophers: usize) -> Result<SharedTable, DineError> {
             super::super::check_philosophers(philosophers)?;
             let segment =
@@ -381,6 +668,17 @@ mod shared {
         }
 
         /// Opens the table another process laid.
+        ///
+        /// ```
+        /// # fn main() -> anyhow::Result<()> {
+        /// use shmlab::philosophers::SharedTable;
+        ///
+        /// let shared = SharedTable::create(4)?;
+        /// // A philosopher process would do this with the name it was given:
+        /// let seen = SharedTable::open(shared.name())?;
+        /// assert_eq!(seen.table().philosophers(), 4); // read from the segment
+        /// # Ok(()) }
+        /// ```
         pub fn open(name: &str) -> Result<SharedTable, DineError> {
             let segment = Segment::open(name, spec())?;
             if segment.len() * 8 < CTL {
@@ -401,6 +699,15 @@ mod shared {
         }
 
         /// The segment's name, for the philosopher processes.
+        ///
+        /// ```
+        /// # fn main() -> anyhow::Result<()> {
+        /// use shmlab::philosophers::SharedTable;
+        ///
+        /// let shared = SharedTable::create(2)?;
+        /// assert!(std::path::Path::new("/dev/shm").join(shared.name()).exists());
+        /// # Ok(()) }
+        /// ```
         pub fn name(&self) -> &str {
             self.segment.name()
         }
@@ -414,6 +721,18 @@ mod shared {
         }
 
         /// The table to dine at (or to watch).
+        ///
+        /// ```
+        /// # fn main() -> anyhow::Result<()> {
+        /// use shmlab::philosophers::{NoPace, SharedTable, Strategy, Waits};
+        /// use std::time::Duration;
+        ///
+        /// let shared = SharedTable::create(2)?;
+        /// let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::ZERO, together: false };
+        /// shared.table().dine(0, std::process::id(), Strategy::Ordered, Some(2), &waits, &mut NoPace)?;
+        /// assert_eq!(shared.table().seats()[0].meals(), 2);
+        /// # Ok(()) }
+        /// ```
         pub fn table(&self) -> Table<'_, FutexLock> {
             let base = self.segment.cells::<u64>().as_ptr().cast::<u8>();
             let n = self.philosophers;

@@ -33,6 +33,20 @@ pub(crate) use segment::{Spec, read_creator_pid};
 pub use value::{SharedValue, ValueGuard};
 
 /// Why a segment could not be created or opened.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::SharedValue;
+/// use shmlab::shm::ShmError;
+///
+/// let counter = SharedValue::<i64>::create(0)?;
+/// // Opened with the wrong element type: refused, not misread.
+/// let wrong = SharedValue::<u32>::open(counter.name());
+/// assert!(matches!(wrong, Err(ShmError::TypeMismatch { .. })));
+/// let gone = SharedValue::<i64>::open("shmlab_no_such_segment");
+/// assert!(matches!(gone, Err(ShmError::NotFound { .. })));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum ShmError {
     /// No segment has that name.

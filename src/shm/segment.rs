@@ -46,6 +46,16 @@ const OPEN_POLL: Duration = Duration::from_micros(200);
 const READY: u32 = 1;
 
 /// What a segment holds: one value or an array.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::SharedArray;
+/// use shmlab::shm::ObjectKind;
+///
+/// let array = SharedArray::<u32>::create(4, 0)?;
+/// assert_eq!(array.segment().info().kind, ObjectKind::Array);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum ObjectKind {
     /// A [`crate::SharedValue`].
@@ -76,6 +86,13 @@ impl ObjectKind {
     }
 
     /// `"value"` or `"array"`.
+    ///
+    /// ```
+    /// use shmlab::shm::ObjectKind;
+    ///
+    /// assert_eq!(ObjectKind::Value.name(), "value");
+    /// assert_eq!(ObjectKind::Queue.name(), "queue");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             ObjectKind::Value => "value",
@@ -88,6 +105,19 @@ impl ObjectKind {
     }
 
     /// With its article, for messages: `"a value"`, `"an array"`.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// use shmlab::shm::ObjectKind;
+    /// use shmlab::{SharedArray, SharedValue};
+    ///
+    /// assert_eq!(ObjectKind::Array.described(), "an array");
+    /// // Error messages use it:
+    /// let value = SharedValue::<i64>::create(0)?;
+    /// let err = SharedArray::<i64>::open(value.name()).unwrap_err();
+    /// assert!(err.to_string().ends_with("holds a value, not an array"));
+    /// # Ok(()) }
+    /// ```
     pub fn described(self) -> &'static str {
         match self {
             ObjectKind::Value => "a value",
@@ -141,6 +171,18 @@ impl Spec {
 }
 
 /// What the header of a segment says about it.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::SharedArray;
+///
+/// let array = SharedArray::<u32>::create(10, 0)?;
+/// let info = array.segment().info();
+/// assert_eq!((info.element, info.lock, info.len), ("u32", "futex", 10));
+/// assert_eq!(info.creator_pid, std::process::id());
+/// assert_eq!(info.size, 128 + 10 * 4); // header and lock, then the cells
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SegmentInfo {
     /// The name (a file of that name is in /dev/shm).
@@ -161,6 +203,17 @@ pub struct SegmentInfo {
 
 /// An open, mapped segment. The creator owns it and unlinks its name when
 /// dropped (also during an unwinding panic); openers only unmap.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::SharedValue;
+///
+/// let value = SharedValue::<i64>::create(0)?;
+/// let segment = value.segment();
+/// assert!(segment.is_owner()); // we created it: dropping it unlinks the name
+/// assert!(std::path::Path::new("/dev/shm").join(segment.name()).exists());
+/// # Ok(()) }
+/// ```
 pub struct Segment {
     shmem: Shmem,
     name: String,
@@ -194,6 +247,16 @@ pub(crate) fn segment_size(len: usize, cell_size: usize) -> Option<usize> {
 }
 
 /// Checks a user-chosen name and adds the `shmlab` prefix if it is missing.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::shm::full_name;
+///
+/// assert_eq!(full_name("counter")?, "shmlab_counter");
+/// assert_eq!(full_name("shmlab_counter")?, "shmlab_counter");
+/// assert!(full_name("../etc/passwd").is_err());
+/// # Ok(()) }
+/// ```
 pub fn full_name(name: &str) -> Result<String, ShmError> {
     let invalid = |reason: &str| ShmError::InvalidName {
         name: name.to_string(),
@@ -506,26 +569,72 @@ impl Segment {
     }
 
     /// The segment's name (the file `/dev/shm/<name>`).
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::SharedValue;
+    /// # let value = SharedValue::<i64>::create(0)?;
+    /// assert!(value.segment().name().starts_with("shmlab_"));
+    /// # Ok(()) }
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The number of elements.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::SharedArray;
+    /// # let array = SharedArray::<i64>::create(3, 0)?;
+    /// assert_eq!(array.segment().len(), 3);
+    /// # Ok(()) }
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether it has no elements.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::SharedArray;
+    /// # let array = SharedArray::<i64>::create(3, 0)?;
+    /// let nothing = SharedArray::<i64>::create(0, 0)?;
+    /// assert!(nothing.segment().is_empty());
+    /// assert!(!array.segment().is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Whether this process created the segment (and will unlink it on drop).
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::SharedValue;
+    /// # let value = SharedValue::<i64>::create(0)?;
+    /// let opened = SharedValue::<i64>::open(value.name())?;
+    /// assert!(value.segment().is_owner());
+    /// assert!(!opened.segment().is_owner()); // dropping it only unmaps
+    /// # Ok(()) }
+    /// ```
     pub fn is_owner(&self) -> bool {
         self.shmem.is_owner()
     }
 
     /// What the header says.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::SharedValue;
+    /// # let value = SharedValue::<i64>::create(0)?;
+    /// let info = value.segment().info();
+    /// assert_eq!((info.element, info.len), ("i64", 1));
+    /// assert_eq!(info.name, value.name());
+    /// # Ok(()) }
+    /// ```
     pub fn info(&self) -> SegmentInfo {
         let h = self.header();
         SegmentInfo {

@@ -47,6 +47,15 @@ pub struct SharedValue<T: Element, L: RawLock = FutexLock> {
 impl<T: Element, L: RawLock> SharedValue<T, L> {
     /// Creates a new value holding `initial` under a fresh
     /// `shmlab_<pid>_<random>` name.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// use shmlab::SharedValue;
+    ///
+    /// let ratio = SharedValue::<f64>::create(0.5)?;
+    /// assert_eq!(ratio.load(), 0.5);
+    /// # Ok(()) }
+    /// ```
     pub fn create(initial: T) -> Result<Self, ShmError> {
         Ok(Self::from_segment(Segment::create::<T, L>(
             ObjectKind::Value,
@@ -58,6 +67,19 @@ impl<T: Element, L: RawLock> SharedValue<T, L> {
 
     /// Creates a new value under `name` (prefixed with `shmlab_` if it does
     /// not start with `shmlab`).
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// use shmlab::SharedValue;
+    /// use shmlab::shm::ShmError;
+    ///
+    /// let name = format!("doc_counter_{}", std::process::id());
+    /// let counter = SharedValue::<i64>::create_named(&name, 7)?;
+    /// assert_eq!(counter.name(), format!("shmlab_{name}"));
+    /// let again = SharedValue::<i64>::create_named(&name, 0);
+    /// assert!(matches!(again, Err(ShmError::Exists { .. })));
+    /// # Ok(()) }
+    /// ```
     pub fn create_named(name: &str, initial: T) -> Result<Self, ShmError> {
         Ok(Self::from_segment(Segment::create::<T, L>(
             ObjectKind::Value,
@@ -69,6 +91,17 @@ impl<T: Element, L: RawLock> SharedValue<T, L> {
 
     /// Opens a value another process created, checking that it is a value
     /// of `T` with lock `L`.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::SharedValue;
+    /// # let value = SharedValue::<i64>::create(0)?;
+    /// // Here in one process; normally in a worker, given the name.
+    /// let seen = SharedValue::<i64>::open(value.name())?;
+    /// value.store(5);
+    /// assert_eq!(seen.load(), 5);
+    /// # Ok(()) }
+    /// ```
     pub fn open(name: &str) -> Result<Self, ShmError> {
         Ok(Self::from_segment(Segment::open(
             name,
@@ -84,21 +117,56 @@ impl<T: Element, L: RawLock> SharedValue<T, L> {
     }
 
     /// The segment's name, to pass to other processes.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::SharedValue;
+    /// # let value = SharedValue::<i64>::create(0)?;
+    /// assert!(value.name().starts_with("shmlab_")); // /dev/shm/<name>
+    /// # Ok(()) }
+    /// ```
     pub fn name(&self) -> &str {
         self.segment.name()
     }
 
     /// The segment (name, owner, header information).
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::SharedValue;
+    /// # let value = SharedValue::<i64>::create(0)?;
+    /// assert_eq!(value.segment().info().element, "i64");
+    /// # Ok(()) }
+    /// ```
     pub fn segment(&self) -> &Segment {
         &self.segment
     }
 
     /// The lock and the one cell, for the algorithms in [`crate::counting`].
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::SharedValue;
+    /// # let value = SharedValue::<i64>::create(0)?;
+    /// use shmlab::counting::atomic_increment;
+    ///
+    /// atomic_increment(&value.cells());
+    /// assert_eq!(value.load(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn cells(&self) -> Cells<'_, T, L> {
         Cells::new(self.segment.lock::<L>(), self.segment.cells::<T>())
     }
 
     /// Atomically reads the value.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::SharedValue;
+    /// # let value = SharedValue::<i64>::create(0)?;
+    /// assert_eq!(value.load(), 0);
+    /// # Ok(()) }
+    /// ```
     pub fn load(&self) -> T {
         // A value always has exactly one cell (checked on open).
         self.cells()
@@ -107,11 +175,37 @@ impl<T: Element, L: RawLock> SharedValue<T, L> {
     }
 
     /// Atomically writes the value.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::SharedValue;
+    /// # let value = SharedValue::<i64>::create(0)?;
+    /// value.store(42);
+    /// assert_eq!(value.load(), 42);
+    /// # Ok(()) }
+    /// ```
     pub fn store(&self, value: T) {
         let _ = self.cells().store(0, value);
     }
 
     /// Atomically adds `delta`; returns the previous value.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::SharedValue;
+    /// # let value = SharedValue::<i64>::create(0)?;
+    /// std::thread::scope(|s| {
+    ///     for _ in 0..4 {
+    ///         s.spawn(|| {
+    ///             for _ in 0..100 {
+    ///                 value.fetch_add(1);
+    ///             }
+    ///         });
+    ///     }
+    /// });
+    /// assert_eq!(value.load(), 400); // no update lost
+    /// # Ok(()) }
+    /// ```
     pub fn fetch_add(&self, delta: T) -> T
     where
         T: Integer,
@@ -123,11 +217,36 @@ impl<T: Element, L: RawLock> SharedValue<T, L> {
 
     /// Waits for the lock. See [`LockError::OwnerDied`] for a holder that
     /// died.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::SharedValue;
+    /// # let value = SharedValue::<i64>::create(0)?;
+    /// {
+    ///     let guard = value.lock().map_err(|e| e.discard_guard())?;
+    ///     guard.set(guard.get() + 1); // one step for every other lock user
+    /// } // unlocked here
+    /// assert_eq!(value.load(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn lock(&self) -> Result<ValueGuard<'_, T, L>, LockError<ValueGuard<'_, T, L>>> {
         wrap(self.cells().lock())
     }
 
     /// Waits for the lock for at most `timeout`.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::SharedValue;
+    /// # let value = SharedValue::<i64>::create(0)?;
+    /// use std::time::Duration;
+    ///
+    /// let guard = value.try_lock_for(Duration::from_millis(10)).map_err(|e| e.discard_guard())?;
+    /// guard.set(9);
+    /// drop(guard);
+    /// assert_eq!(value.load(), 9);
+    /// # Ok(()) }
+    /// ```
     pub fn try_lock_for(
         &self,
         timeout: Duration,
@@ -148,6 +267,17 @@ fn wrap<'a, T: Element, L: RawLock>(
 }
 
 /// Exclusive access to a [`SharedValue`]; unlocks when dropped.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// # use shmlab::SharedValue;
+/// # let value = SharedValue::<i64>::create(0)?;
+/// let guard = value.lock().map_err(|e| e.discard_guard())?;
+/// guard.set(guard.get() + 10);
+/// drop(guard); // unlocks
+/// assert_eq!(value.load(), 10);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct ValueGuard<'a, T: Element, L: RawLock = FutexLock> {
     inner: CellsGuard<'a, T, L>,
@@ -155,6 +285,15 @@ pub struct ValueGuard<'a, T: Element, L: RawLock = FutexLock> {
 
 impl<T: Element, L: RawLock> ValueGuard<'_, T, L> {
     /// Reads the value.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::SharedValue;
+    /// # let value = SharedValue::<i64>::create(0)?;
+    /// let guard = value.lock().map_err(|e| e.discard_guard())?;
+    /// assert_eq!(guard.get(), 0);
+    /// # Ok(()) }
+    /// ```
     pub fn get(&self) -> T {
         self.inner
             .get(0)
@@ -162,6 +301,16 @@ impl<T: Element, L: RawLock> ValueGuard<'_, T, L> {
     }
 
     /// Writes the value.
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// # use shmlab::SharedValue;
+    /// # let value = SharedValue::<i64>::create(0)?;
+    /// let guard = value.lock().map_err(|e| e.discard_guard())?;
+    /// guard.set(3);
+    /// assert_eq!(guard.get(), 3);
+    /// # Ok(()) }
+    /// ```
     pub fn set(&self, value: T) {
         let _ = self.inner.set(0, value);
     }
