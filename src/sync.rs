@@ -162,6 +162,24 @@ impl Deadline {
 /// it also carries a model of the kernel's wait queue — a loom `Mutex` and
 /// `Condvar` — so that a waiter really blocks until woken: loom then reports
 /// a lost wake-up as a deadlock, instead of hiding it behind a retry loop.
+///
+/// ```
+/// use shmlab::sync::{FutexWord, Ordering, futex_wait, futex_wake};
+/// use std::time::Duration;
+///
+/// let flag = FutexWord::new(0);
+/// std::thread::scope(|s| {
+///     s.spawn(|| {
+///         flag.store(1, Ordering::Release);
+///         futex_wake(&flag, 1);
+///     });
+///     // Sleep only while the word still reads 0; re-check after any wake.
+///     while flag.load(Ordering::Acquire) == 0 {
+///         futex_wait(&flag, 0, Some(Duration::from_millis(10)));
+///     }
+/// });
+/// assert_eq!(flag.load(Ordering::Acquire), 1);
+/// ```
 #[cfg(not(loom))]
 pub type FutexWord = AtomicU32;
 

@@ -485,7 +485,32 @@ impl<L: ForkLock> Table<'_, L> {
         seat.wait_since_ns.store(hungry_since, Ordering::Release);
         if strategy == Strategy::Waiter {
             self.enter(me, waits.deadline(), together)?;
+            // A philosopher who gives up must hand the footman's permit back,
+            // or every failure leaves one seat fewer for the others.
+            self.take_both(me, (first, second), strategy, waits, together, pace)
+                .inspect_err(|_| self.leave())?;
+        } else {
+            self.take_both(me, (first, second), strategy, waits, together, pace)?;
         }
+        seat.set_state(SeatState::Eating);
+        let waited = sync::now_ns().saturating_sub(hungry_since);
+        seat.max_wait_ns.fetch_max(waited, Ordering::Relaxed);
+        seat.total_wait_ns.fetch_add(waited, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The fork-taking part of [`Table::pick_up`]: both forks in hand, or an
+    /// error with neither.
+    fn take_both(
+        &self,
+        me: usize,
+        (first, second): (usize, usize),
+        strategy: Strategy,
+        waits: &Waits,
+        together: bool,
+        pace: &mut impl Pace,
+    ) -> Result<(), LeaveError> {
+        let seat = &self.seats[me];
         let mut attempt = 0u32;
         loop {
             let lost = |fork| move |e: RawLockError| lost_fork(me, fork, e);
@@ -518,10 +543,6 @@ impl<L: ForkLock> Table<'_, L> {
                 }
             }
         }
-        seat.set_state(SeatState::Eating);
-        let waited = sync::now_ns().saturating_sub(hungry_since);
-        seat.max_wait_ns.fetch_max(waited, Ordering::Relaxed);
-        seat.total_wait_ns.fetch_add(waited, Ordering::Relaxed);
         Ok(())
     }
 
@@ -633,5 +654,51 @@ fn lost_fork(philosopher: usize, fork: usize, e: RawLockError) -> LeaveError {
     match e {
         RawLockError::Timeout => LeaveError::GaveUp { philosopher, fork },
         RawLockError::Os(e) => LeaveError::Lock(e.to_string()),
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::time::Duration;
+
+    use super::{LeaveError, NoPace, Strategy, Waits};
+    use crate::lock::FutexLock;
+    use crate::philosophers::LocalTable;
+
+    /// A `waiter` philosopher who gives up must hand the footman's permit
+    /// back: before the fix, two failures of philosopher 0 took both of the
+    /// table's permits for good, and philosopher 2 found no seat.
+    #[test]
+    fn a_waiter_who_gives_up_hands_the_permit_back() {
+        let local = LocalTable::<FutexLock>::new(3);
+        let table = local.table();
+        let waits = Waits {
+            limit: Some(Duration::from_millis(5)),
+            patience: Duration::ZERO,
+            together: false,
+        };
+        // Philosopher 1 eats with forks 1 and 2: one of the 2 permits left.
+        table
+            .pick_up(1, Strategy::Waiter, &waits, false, &mut NoPace)
+            .expect("a free table");
+        for _ in 0..2 {
+            // Philosopher 0 gets the last permit and fork 0, then waits in
+            // vain for fork 1.
+            let gave_up = table.pick_up(0, Strategy::Waiter, &waits, false, &mut NoPace);
+            assert!(
+                matches!(
+                    gave_up,
+                    Err(LeaveError::GaveUp {
+                        philosopher: 0,
+                        fork: 1
+                    })
+                ),
+                "{gave_up:?}"
+            );
+        }
+        table.put_down(1, Strategy::Waiter);
+        table
+            .pick_up(2, Strategy::Waiter, &waits, false, &mut NoPace)
+            .expect("both permits back, forks 2 and 0 free");
     }
 }
