@@ -102,10 +102,23 @@ fn pid_from_name(name: &str) -> Option<u32> {
     }
 }
 
+/// Whether the process that created a segment still runs: its pid is alive
+/// *and*, when the segment recorded its creator's start time, the process
+/// now holding that pid started at that time. Otherwise the pid has been
+/// reused — with `pid_max` 32768 that happens within minutes — and a stale
+/// segment would look like a live process's segment (even like this very
+/// process's own) for as long as the new process runs.
+fn creator_running(pid: u32, started: u64) -> bool {
+    crate::process::pid_alive(pid)
+        && (started == 0 || crate::process::start_ticks(pid).is_none_or(|now| now == started))
+}
+
 /// Removes `shmlab` segments in `/dev/shm` whose creator process is dead.
 ///
-/// The creator is read from the segment's header (or, for a segment whose
-/// header was never written, from its default name). Segments of running
+/// The creator is read from the segment's header — its pid and start time,
+/// so that a pid reused by a later process does not keep a stale segment
+/// alive — or, for a segment whose header was never written, from its
+/// default name. Segments of running
 /// processes and files that are not shmlab's are left alone.
 ///
 /// ```
@@ -133,12 +146,12 @@ pub fn clean() -> std::io::Result<CleanReport> {
         if !name.starts_with(crate::shm::NAME_PREFIX) {
             continue;
         }
-        let creator = crate::shm::read_creator_pid(&entry.path())
+        let creator = crate::shm::read_creator(&entry.path())
             .ok()
             .flatten()
-            .or_else(|| pid_from_name(&name));
+            .or_else(|| pid_from_name(&name).map(|pid| (pid, 0)));
         match creator {
-            Some(pid) if !crate::process::pid_alive(pid) => {
+            Some((pid, started)) if !creator_running(pid, started) => {
                 match std::fs::remove_file(entry.path()) {
                     Ok(()) => report.removed.push(name),
                     // Someone else removed it first: fine.
@@ -208,7 +221,33 @@ pub fn segments_of(pid: u32) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::pid_from_name;
+    use super::{SHM_DIR, clean, pid_from_name};
+
+    /// The flaky-test case: a segment left by an earlier process that had
+    /// this very pid. Its header records a different start time, so it is
+    /// stale although its pid is alive (it is ours).
+    #[test]
+    fn a_segment_whose_creator_pid_came_back_is_stale() {
+        use std::os::unix::fs::FileExt;
+        let value = crate::SharedValue::<i64>::create(7).expect("create");
+        let name = value.name().to_string();
+        let path = std::path::Path::new(SHM_DIR).join(&name);
+        let report = clean().expect("clean");
+        assert!(
+            report.in_use.contains(&name),
+            "ours, and we run: {report:?}"
+        );
+
+        // Header offset 48: the creator's start time.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open the segment file");
+        file.write_all_at(&1u64.to_le_bytes(), 48).expect("write");
+        let report = clean().expect("clean");
+        assert!(report.removed.contains(&name), "{report:?}");
+        assert!(!path.exists());
+    }
 
     #[test]
     fn default_names_carry_the_creator_pid() {

@@ -115,6 +115,21 @@ pub fn pid_alive(pid: u32) -> bool {
     }
 }
 
+/// When process `pid` started, in clock ticks since boot (field 22 of
+/// `/proc/<pid>/stat`); `None` if it does not exist or `/proc` says nothing.
+///
+/// A pid names a process only until it is reused (here `pid_max` is 32768,
+/// so pids wrap within minutes under a test suite); the pair (pid, start)
+/// names one process for good. Segments record both, so that cleanup does
+/// not take a stale segment for a live one when its creator's pid came back.
+pub(crate) fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces:
+    // count fields from the last ')'. Field 3 (the state) comes first.
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
 /// The CPUs this process may run on (from `sched_getaffinity`).
 ///
 /// ```

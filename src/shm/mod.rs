@@ -29,7 +29,7 @@ pub use segment::{
     DATA_OFFSET, LAYOUT_VERSION, LOCK_OFFSET, MAGIC, MAX_NAME_LEN, NAME_PREFIX, OPEN_WAIT,
     ObjectKind, Segment, SegmentInfo, full_name,
 };
-pub(crate) use segment::{Spec, read_creator_pid};
+pub(crate) use segment::{Spec, read_creator};
 pub use value::{SharedValue, ValueGuard};
 
 /// Why a segment could not be created or opened.

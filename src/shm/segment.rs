@@ -145,12 +145,16 @@ pub(crate) struct Header {
     creator_pid: AtomicU32,
     ready: AtomicU32,
     total_size: AtomicU64,
+    /// When the creator started (`process::start_ticks`), 0 if unknown: with
+    /// the pid, tells the creator from a later process given the same pid.
+    creator_start: AtomicU64,
 }
 
 const _: () = assert!(size_of::<Header>() <= LOCK_OFFSET);
 // `read_creator_pid` reads the pid at this offset straight from the file.
 const _: () = assert!(std::mem::offset_of!(Header, creator_pid) == 32);
 const _: () = assert!(std::mem::offset_of!(Header, ready) == 36);
+const _: () = assert!(std::mem::offset_of!(Header, creator_start) == 48);
 
 /// The expected contents of a segment, checked on open.
 #[derive(Debug, Clone, Copy)]
@@ -372,6 +376,9 @@ impl Segment {
             .creator_pid
             .store(std::process::id(), Ordering::Relaxed);
         header.total_size.store(size as u64, Ordering::Relaxed);
+        header
+            .creator_start
+            .store(own_start_ticks(), Ordering::Relaxed);
         // SAFETY: the lock area is inside the mapping (size >= DATA_OFFSET),
         // aligned (page-aligned base + 64), and nobody else can use it yet:
         // openers wait for `ready`.
@@ -658,9 +665,27 @@ impl Drop for Segment {
     }
 }
 
-/// Reads the creator pid from a segment file's header without mapping it,
-/// if the file starts with a shmlab header.
-pub(crate) fn read_creator_pid(path: &std::path::Path) -> io::Result<Option<u32>> {
+/// This process's start time for segment headers, read from `/proc` once
+/// (per pid: a forked child has its own).
+fn own_start_ticks() -> u64 {
+    static OWN: std::sync::Mutex<Option<(u32, u64)>> = std::sync::Mutex::new(None);
+    let pid = std::process::id();
+    let mut own = OWN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match *own {
+        Some((cached, ticks)) if cached == pid => ticks,
+        _ => {
+            let ticks = crate::process::start_ticks(pid).unwrap_or(0);
+            *own = Some((pid, ticks));
+            ticks
+        }
+    }
+}
+
+/// Reads the creator's pid and start time (0: not recorded) from a segment
+/// file's header without mapping it, if the file starts with a shmlab header.
+pub(crate) fn read_creator(path: &std::path::Path) -> io::Result<Option<(u32, u64)>> {
     use std::io::Read;
     let mut header = [0u8; 64];
     let mut file = std::fs::File::open(path)?;
@@ -678,6 +703,7 @@ pub(crate) fn read_creator_pid(path: &std::path::Path) -> io::Result<Option<u32>
     // Field offsets follow `Header`'s repr(C) layout.
     let pid = u32::from_le_bytes(header[32..36].try_into().unwrap_or_default());
     let ready = u32::from_le_bytes(header[36..40].try_into().unwrap_or_default());
+    let start = u64::from_le_bytes(header[48..56].try_into().unwrap_or_default());
     // Not yet published: the creator may still be writing; say nothing.
-    Ok((ready == READY && pid != 0).then_some(pid))
+    Ok((ready == READY && pid != 0).then_some((pid, start)))
 }
