@@ -158,9 +158,9 @@ impl Default for Side {
 #[derive(Debug, Default)]
 #[repr(C)]
 pub struct RingCtl {
-    /// `head`, and the writer's wake-ups (`space_seq`).
+    /// `head`, and the writer's wake-ups (its `seq`).
     reader: Side,
-    /// `tail`, and the reader's wake-ups (`data_seq`).
+    /// `tail`, and the reader's wake-ups (its `seq`).
     writer: Side,
 }
 

@@ -66,13 +66,16 @@ const NAP: Duration = Duration::from_millis(10);
 /// assert_eq!(slots.get(now), Err(SlotError::Timeout)); // empty
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SlotError {
     /// The deadline passed (queue full for `put`, empty for `get`).
+    #[error("the deadline passed (the queue stayed full for a put, empty for a get)")]
     Timeout,
     /// The message is larger than a slot.
+    #[error("the message is larger than a slot")]
     TooLarge,
     /// The ring's indices are impossible (a peer broke the protocol).
+    #[error("the queue's indices are impossible: a peer broke the protocol")]
     Corrupt,
 }
 
@@ -376,8 +379,10 @@ impl<'a> Slots<'a> {
         deadline: &mut Deadline,
         ready: impl Fn() -> bool,
     ) -> Result<(), SlotError> {
+        // A caller that asked not to wait (a zero timeout) wants one look,
+        // not a spin.
         #[cfg(not(loom))]
-        if event::spin(&ready) {
+        if !deadline.expired() && event::spin(&ready) {
             return Ok(());
         }
         if ready() {

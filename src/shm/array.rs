@@ -64,12 +64,12 @@ impl<T: Element, L: RawLock> SharedArray<T, L> {
     /// # Ok(()) }
     /// ```
     pub fn create(len: usize, initial: T) -> Result<Self, ShmError> {
-        Self::from_segment(Segment::create::<T, L>(
+        Ok(Self::from_segment(Segment::create::<T, L>(
             ObjectKind::Array,
             None,
             len,
             initial,
-        )?)
+        )?))
     }
 
     /// Creates a new array under `name` (prefixed with `shmlab_` if it does
@@ -86,12 +86,12 @@ impl<T: Element, L: RawLock> SharedArray<T, L> {
     /// # Ok(()) }
     /// ```
     pub fn create_named(name: &str, len: usize, initial: T) -> Result<Self, ShmError> {
-        Self::from_segment(Segment::create::<T, L>(
+        Ok(Self::from_segment(Segment::create::<T, L>(
             ObjectKind::Array,
             Some(name),
             len,
             initial,
-        )?)
+        )?))
     }
 
     /// Opens an array another process created, checking that it really is
@@ -108,14 +108,17 @@ impl<T: Element, L: RawLock> SharedArray<T, L> {
     /// # Ok(()) }
     /// ```
     pub fn open(name: &str) -> Result<Self, ShmError> {
-        Self::from_segment(Segment::open(name, Spec::of::<T, L>(ObjectKind::Array))?)
+        Ok(Self::from_segment(Segment::open(
+            name,
+            Spec::of::<T, L>(ObjectKind::Array),
+        )?))
     }
 
-    fn from_segment(segment: Segment) -> Result<Self, ShmError> {
-        Ok(SharedArray {
+    fn from_segment(segment: Segment) -> Self {
+        SharedArray {
             segment,
             _types: PhantomData,
-        })
+        }
     }
 
     /// The segment's name, to pass to other processes.
