@@ -30,3 +30,16 @@ fn adjacent_slots_lose_nothing() {
 fn padded_slots_lose_nothing() {
     loom::model(|| assert_eq!(count(Slots { stride: 2 }, 2, 2), 4));
 }
+
+/// What makes a slot exact is that nobody else writes it: with a stride of
+/// 0 every worker's "own" slot is cell 0, and the same load and store lose
+/// updates again (the check that these models can fail).
+#[test]
+#[should_panic(expected = "lost update")]
+fn overlapping_slots_lose_an_update() {
+    loom::model(|| {
+        // The sum reads cell 0 once per worker: twice the shared count.
+        let shared = count(Slots { stride: 0 }, 2, 1) / 2;
+        assert_eq!(shared, 2, "lost update: two increments made {shared}");
+    });
+}
