@@ -6,6 +6,27 @@
 //! worker's transfer can interleave, so money appears or vanishes;
 //! [`transfer_locked`] does the same four steps under the array's lock.
 //! Like [`crate::counting`], these functions run unchanged under loom.
+//!
+//! ```
+//! # fn main() -> anyhow::Result<()> {
+//! use shmlab::SharedArray;
+//! use shmlab::bank::transfer_locked;
+//!
+//! // Two accounts; one thread pays 0 → 1, the other 1 → 0, 500 times each.
+//! let accounts = SharedArray::<i64>::create(2, 100)?;
+//! let cells = accounts.cells();
+//! std::thread::scope(|s| {
+//!     let pay = |from, to| {
+//!         s.spawn(move || (0..500).try_for_each(|_| transfer_locked(&cells, from, to, 1)))
+//!     };
+//!     let workers = [pay(0, 1), pay(1, 0)];
+//!     workers.into_iter().try_for_each(|w| w.join().expect("no panic"))
+//! })?;
+//! // Each transfer was one step for the other thread: the payments cancel
+//! // out exactly and no money appeared or vanished.
+//! assert_eq!(accounts.to_vec(), [100, 100]);
+//! # Ok(()) }
+//! ```
 
 use crate::cells::{Cells, OutOfBounds};
 use crate::lock::{LockError, RawLock};

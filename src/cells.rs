@@ -16,6 +16,36 @@
 //! | `store(i, load(i) + 1)` | **no**: two atomic steps, another writer can come between them | — |
 //! | [`Cells::fetch_add`] | yes, one read-modify-write | AcqRel |
 //! | anything done through a [`CellsGuard`] | yes, as a whole, against other lock users | the lock's Acquire/Release |
+//!
+//! Two threads count in two cells, one with `fetch_add`, one with a load and
+//! a store made one step by the lock; neither loses an update:
+//!
+//! ```
+//! # fn main() -> anyhow::Result<()> {
+//! use shmlab::cells::Cells;
+//! use shmlab::element::Element;
+//! use shmlab::lock::FutexLock;
+//!
+//! // A lock and two cells in this process; `SharedArray::cells` gives the
+//! // same view of a segment's.
+//! let lock = FutexLock::new();
+//! let storage = [i64::new_cell(0), i64::new_cell(0)];
+//! let cells = Cells::<i64>::new(&lock, &storage);
+//! std::thread::scope(|s| {
+//!     let count = move || -> anyhow::Result<()> {
+//!         for _ in 0..1000 {
+//!             cells.fetch_add(0, 1)?; // one atomic step
+//!             let guard = cells.lock().map_err(|e| e.discard_guard())?;
+//!             guard.set(1, guard.get(1)? + 1)?; // two steps, one for other lock users
+//!         }
+//!         Ok(())
+//!     };
+//!     let workers = [s.spawn(count), s.spawn(count)];
+//!     workers.into_iter().try_for_each(|w| w.join().expect("no panic"))
+//! })?;
+//! assert_eq!((cells.load(0)?, cells.load(1)?), (2000, 2000));
+//! # Ok(()) }
+//! ```
 
 use std::marker::PhantomData;
 use std::time::Duration;

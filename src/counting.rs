@@ -15,6 +15,28 @@
 //! Across processes, [`Strategy`] names the seven ways the labs compare,
 //! each a [`Counting`] implementation: where its counts live in shared
 //! memory, how a worker adds one, and how the parent gets the total.
+//!
+//! ```
+//! # fn main() -> anyhow::Result<()> {
+//! use shmlab::SharedArray;
+//! use shmlab::cells::Cells;
+//! use shmlab::counting::{atomic_increment, racy_increment};
+//!
+//! // W = 4 workers (threads here, processes in the labs) add 1, N = 1000 times.
+//! fn count_with(increment: fn(&Cells<'_, i64>)) -> anyhow::Result<i64> {
+//!     let counter = SharedArray::<i64>::create(1, 0)?;
+//!     let cells = counter.cells();
+//!     std::thread::scope(|s| {
+//!         for _ in 0..4 {
+//!             s.spawn(move || (0..1000).for_each(|_| increment(&cells)));
+//!         }
+//!     });
+//!     Ok(counter.get(0)?)
+//! }
+//! assert_eq!(count_with(atomic_increment)?, 4 * 1000); // exact
+//! assert!(count_with(racy_increment)? <= 4 * 1000); // lost updates, if any
+//! # Ok(()) }
+//! ```
 
 use crate::cells::Cells;
 use crate::lock::{LockError, RawLock};
@@ -119,6 +141,27 @@ pub fn slot_increment<L: RawLock>(counts: &Cells<'_, i64, L>, slot: usize) {
 /// `CachePadded` (128 bytes on x86-64, where the prefetcher pulls cache lines
 /// in pairs) in `i64` cells. The segment's cells are a flat slice of atomics,
 /// so the padding is a stride rather than a wrapper type.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::SharedArray;
+/// use shmlab::counting::{Counting, PADDED_STRIDE, Slots};
+///
+/// let padded = Slots { stride: PADDED_STRIDE };
+/// let counts = SharedArray::<i64>::create(padded.cells(2), 0)?;
+/// let cells = counts.cells();
+/// std::thread::scope(|s| {
+///     for worker in 0..2 {
+///         s.spawn(move || padded.work(&cells, worker, 100));
+///     }
+/// });
+/// // Worker 1 counted PADDED_STRIDE cells after worker 0: never on a
+/// // 64-byte cache line that worker 0 writes.
+/// assert!(PADDED_STRIDE * std::mem::size_of::<i64>() >= 64);
+/// assert_eq!((counts.get(0)?, counts.get(PADDED_STRIDE)?), (100, 100));
+/// assert_eq!(padded.total(&cells, &[0, 0]), 200);
+/// # Ok(()) }
+/// ```
 #[cfg(not(loom))]
 pub const PADDED_STRIDE: usize = std::mem::size_of::<
     crossbeam_utils::CachePadded<std::sync::atomic::AtomicI64>,
@@ -450,6 +493,24 @@ mod across {
     impl Strategy {
         /// Every strategy, from the one that loses updates to the one that
         /// shares nothing.
+        ///
+        /// Lab 08 runs them all when none is named:
+        ///
+        /// ```
+        /// use shmlab::counting::{Strategy, count_in};
+        /// use shmlab::pool::Pool;
+        ///
+        /// fn main() -> anyhow::Result<()> {
+        ///     shmlab::entry();
+        ///     let pool = Pool::new(2)?;
+        ///     for strategy in Strategy::ALL {
+        ///         let run = count_in(&pool, strategy, 2, 100)?;
+        ///         // Only the racy strategy may lose updates.
+        ///         assert!(run.exact() || !strategy.is_exact(), "{}", strategy.name());
+        ///     }
+        ///     Ok(())
+        /// }
+        /// ```
         pub const ALL: [Strategy; 7] = [
             Strategy::Racy,
             Strategy::Atomic,

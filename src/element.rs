@@ -5,6 +5,20 @@
 //! `f64`. Each is stored as an atomic cell of the same size (`f64` as the
 //! bits of an `AtomicU64`), so that every access — even the "racy" ones —
 //! is a well-defined atomic access and never undefined behaviour.
+//!
+//! ```
+//! # fn main() -> anyhow::Result<()> {
+//! use shmlab::SharedArray;
+//!
+//! // Plain numbers only: a `SharedArray<String>` does not compile.
+//! let hits = SharedArray::<u32>::create(3, 0)?;
+//! let means = SharedArray::<f64>::create(3, 0.0)?;
+//! hits.fetch_add(1, 5)?; // integers have an atomic add
+//! means.set(1, 2.5)?; // an f64 is stored as its bits (it has no add)
+//! assert_eq!(hits.to_vec(), [0, 5, 0]);
+//! assert_eq!(means.to_vec(), [0.0, 2.5, 0.0]);
+//! # Ok(()) }
+//! ```
 
 use crate::sync::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
@@ -91,8 +105,48 @@ pub trait Element:
     sealed::Sealed + Copy + PartialEq + std::fmt::Debug + Send + Sync + 'static
 {
     /// Its header tag.
+    ///
+    /// The creator of a segment records it; an opener that expects another
+    /// element type is refused instead of reading the bytes as its own type:
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// use shmlab::SharedArray;
+    /// use shmlab::element::Element;
+    /// use shmlab::shm::ShmError;
+    ///
+    /// let array = SharedArray::<u32>::create(3, 0)?;
+    /// assert_eq!(array.segment().info().element, <u32 as Element>::TYPE.name());
+    /// let as_i32 = SharedArray::<i32>::open(array.name());
+    /// assert!(matches!(as_i32, Err(ShmError::TypeMismatch { expected: "i32", .. })));
+    /// # Ok(()) }
+    /// ```
     const TYPE: ElementType;
     /// The atomic cell that stores it (valid when all bytes are zero).
+    ///
+    /// A segment is a row of these cells; in one process (or under loom)
+    /// the same cells are an ordinary array of them:
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// use shmlab::SharedArray;
+    /// use shmlab::cells::Cells;
+    /// use shmlab::element::Element;
+    /// use shmlab::lock::FutexLock;
+    /// use shmlab::shm::DATA_OFFSET;
+    /// use std::mem::size_of;
+    ///
+    /// let storage: [<f64 as Element>::Atomic; 2] = [f64::new_cell(0.0), f64::new_cell(0.0)];
+    /// let lock = FutexLock::new();
+    /// let cells = Cells::<f64>::new(&lock, &storage);
+    /// cells.store(1, 2.5)?;
+    /// assert_eq!(cells.load(1)?, 2.5);
+    /// // In a segment: the header and the lock, then 10 such cells.
+    /// let array = SharedArray::<f64>::create(10, 0.0)?;
+    /// let cell = size_of::<<f64 as Element>::Atomic>(); // an AtomicU64
+    /// assert_eq!(array.segment().info().size, DATA_OFFSET + 10 * cell);
+    /// # Ok(()) }
+    /// ```
     type Atomic: Send + Sync + std::fmt::Debug;
     /// A new cell holding `value` (in-process and loom use).
     ///
@@ -146,6 +200,29 @@ pub trait Element:
 /// ```
 pub trait Integer: Element {
     /// One, the step of a counter.
+    ///
+    /// Generic counting code adds it, whatever the integer type:
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// use shmlab::SharedValue;
+    /// use shmlab::element::Integer;
+    ///
+    /// fn count_to<T: Integer>(counter: &SharedValue<T>, times: usize) {
+    ///     (0..times).for_each(|_| {
+    ///         counter.fetch_add(T::ONE);
+    ///     });
+    /// }
+    /// let small = SharedValue::<u32>::create(0)?;
+    /// let signed = SharedValue::<i64>::create(-3)?;
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| count_to(&small, 100));
+    ///     s.spawn(|| count_to(&small, 100));
+    ///     s.spawn(|| count_to(&signed, 3));
+    /// });
+    /// assert_eq!((small.load(), signed.load()), (200, 0));
+    /// # Ok(()) }
+    /// ```
     const ONE: Self;
     /// Atomically adds `delta` and returns the previous value (wrapping).
     ///

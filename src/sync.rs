@@ -14,6 +14,33 @@
 //! What loom cannot see — the real futex system call, real processes, real
 //! time, a holder that dies — is kept as small as possible and lives in the
 //! `not(loom)` half of this file.
+//!
+//! Code written against these names: one thread publishes a result and
+//! wakes the other, which sleeps on the word with a deadline — the waiting
+//! loop of the lock, the channels and the philosophers' table:
+//!
+//! ```
+//! use shmlab::sync::{AtomicU64, Deadline, FutexWord, Ordering, futex_wait, futex_wake};
+//! use std::time::Duration;
+//!
+//! // Outside loom the facade is std itself: these are std's atomics.
+//! let result: std::sync::atomic::AtomicU64 = AtomicU64::new(0);
+//! let done = FutexWord::new(0);
+//! std::thread::scope(|s| {
+//!     s.spawn(|| {
+//!         result.store(42, Ordering::Relaxed);
+//!         done.store(1, Ordering::Release);
+//!         futex_wake(&done, 1);
+//!     });
+//!     let mut deadline = Deadline::after(Duration::from_secs(5));
+//!     while done.load(Ordering::Acquire) == 0 && !deadline.expired() {
+//!         futex_wait(&done, 0, deadline.remaining()); // sleeps only while it reads 0
+//!         deadline.waited(); // under loom, a bounded wait ends here
+//!     }
+//!     assert_eq!(done.load(Ordering::Acquire), 1);
+//!     assert_eq!(result.load(Ordering::Relaxed), 42); // published before `done`
+//! });
+//! ```
 
 use std::time::Duration;
 

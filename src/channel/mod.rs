@@ -6,6 +6,25 @@
 //! consumed ("joining processes that use queues"). Here the items live in
 //! the shared segment itself: `put` returns once the item is in shared
 //! memory, a producer can exit at once, and nothing it put is lost.
+//!
+//! ```
+//! # fn main() -> anyhow::Result<()> {
+//! use shmlab::channel::{Pipe, Queue};
+//!
+//! let queue = Queue::new(8)?;
+//! {
+//!     // A producer (another process, given the name) puts and is gone.
+//!     let producer = Queue::open(queue.name())?;
+//!     (1..=3).try_for_each(|job| producer.put(&job))?;
+//! }
+//! let jobs: Vec<u32> = (0..3).map(|_| queue.get()).collect::<Result<_, _>>()?;
+//! assert_eq!(jobs, [1, 2, 3]); // all still there
+//!
+//! let (parent, child) = Pipe::new()?; // `child.hand_over()` goes to a worker
+//! child.send(&"ready")?;
+//! assert_eq!(parent.recv::<String>()?, "ready");
+//! # Ok(()) }
+//! ```
 
 pub(crate) mod event;
 pub mod ring;

@@ -20,6 +20,21 @@ const CTL_WORDS: usize = std::mem::size_of::<RingCtl>() / 8;
 const _: () =
     assert!(std::mem::size_of::<RingCtl>() % 8 == 0 && std::mem::align_of::<RingCtl>() <= 64);
 /// The default capacity of each direction: 256 KiB.
+///
+/// A sender can get that far ahead of its reader, counting the 8-byte
+/// length word of each message; then it has to wait:
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::channel::{DEFAULT_PIPE_BYTES, Pipe};
+///
+/// let (parent, child) = Pipe::new()?;
+/// assert!(parent.try_send_bytes(&vec![0; DEFAULT_PIPE_BYTES - 8])?); // fills it
+/// assert!(!parent.try_send_bytes(b"one more")?); // no room: nothing sent
+/// child.recv_bytes()?;
+/// assert!(parent.try_send_bytes(b"one more")?); // room again
+/// # Ok(()) }
+/// ```
 pub const DEFAULT_PIPE_BYTES: usize = 256 * 1024;
 
 /// Which end of a pipe.

@@ -18,6 +18,21 @@ const CTL_WORDS: usize = std::mem::size_of::<SlotsCtl>() / 8;
 const _: () =
     assert!(std::mem::size_of::<SlotsCtl>() % 8 == 0 && std::mem::align_of::<SlotsCtl>() <= 64);
 /// The default slot: 248 bytes of message (one length word + 31 words).
+///
+/// [`Queue::new`]'s slots: a message of up to this many bytes (a JSON text,
+/// for [`Queue::put`]) fits; a longer one is refused whole:
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::channel::{ChannelError, DEFAULT_SLOT_BYTES, Queue};
+///
+/// let queue = Queue::new(2)?;
+/// queue.put_bytes(&[7; DEFAULT_SLOT_BYTES])?;
+/// let longer = queue.put_bytes(&[7; DEFAULT_SLOT_BYTES + 1]);
+/// assert!(matches!(longer, Err(ChannelError::MessageTooLarge { slot: DEFAULT_SLOT_BYTES, .. })));
+/// assert_eq!(queue.len(), 1); // only the first went in
+/// # Ok(()) }
+/// ```
 pub const DEFAULT_SLOT_BYTES: usize = 248;
 
 /// A bounded queue in shared memory for any number of producer and

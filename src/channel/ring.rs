@@ -81,6 +81,22 @@ pub enum RingError {
 const PEER_CHECK: Duration = Duration::from_millis(10);
 /// The longest message accepted (1 GiB), so a corrupt length cannot make the
 /// reader allocate the machine's memory.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::channel::ring::{MAX_MESSAGE, Ring, RingCtl, RingError};
+/// use shmlab::sync::{AtomicU64, Deadline, Ordering};
+///
+/// let ctl = RingCtl::default();
+/// let words: Vec<AtomicU64> = (0..8).map(|_| AtomicU64::new(0)).collect();
+/// let ring = Ring::new(&ctl, &words);
+/// ring.write(b"hi", Deadline::never())?;
+/// // A peer that breaks the protocol: the length word now claims 2 GiB.
+/// words[0].store(2 * MAX_MESSAGE, Ordering::Relaxed);
+/// let read = ring.read(Deadline::never());
+/// assert_eq!(read, Err(RingError::Corrupt(2 * MAX_MESSAGE))); // refused, nothing allocated
+/// # Ok(()) }
+/// ```
 pub const MAX_MESSAGE: u64 = 1 << 30;
 
 /// The hot half of a side: written by that side on every message, read by

@@ -14,6 +14,29 @@
 //! [`LockError::OwnerDied`], which still hands over the guard: the caller owns
 //! the lock, but the data it protects may be half-updated (the lock's
 //! equivalent of `EOWNERDEAD`).
+//!
+//! Two threads add to a shared value under its lock (a [`FutexLock`] unless
+//! chosen otherwise); no increment is lost:
+//!
+//! ```
+//! # fn main() -> anyhow::Result<()> {
+//! use shmlab::SharedValue;
+//!
+//! let counter = SharedValue::<i64>::create(0)?;
+//! std::thread::scope(|s| {
+//!     let add = || -> anyhow::Result<()> {
+//!         for _ in 0..1000 {
+//!             let guard = counter.lock().map_err(|e| e.discard_guard())?;
+//!             guard.set(guard.get() + 1); // no other lock user runs in between
+//!         }
+//!         Ok(())
+//!     };
+//!     let workers = [s.spawn(add), s.spawn(add)];
+//!     workers.into_iter().try_for_each(|w| w.join().expect("no panic"))
+//! })?;
+//! assert_eq!(counter.load(), 2000);
+//! # Ok(()) }
+//! ```
 
 mod futex;
 #[cfg(not(loom))]
@@ -173,6 +196,22 @@ mod sealed {
 /// ```
 pub trait RawLock: sealed::Sealed + Send + Sync + std::fmt::Debug + 'static {
     /// The tag stored in segment headers.
+    ///
+    /// A segment made with one lock cannot be opened with the other, whose
+    /// bytes mean something else:
+    ///
+    /// ```
+    /// # fn main() -> anyhow::Result<()> {
+    /// use shmlab::SharedValue;
+    /// use shmlab::lock::{FutexLock, OsMutex, RawLock};
+    /// use shmlab::shm::ShmError;
+    ///
+    /// let balance = SharedValue::<i64, OsMutex>::create(100)?;
+    /// assert_eq!(balance.segment().info().lock, OsMutex::KIND.name());
+    /// let with_futex = SharedValue::<i64, FutexLock>::open(balance.name());
+    /// assert!(matches!(with_futex, Err(ShmError::LockMismatch { expected: "futex", .. })));
+    /// # Ok(()) }
+    /// ```
     const KIND: LockKind;
 
     /// Acquires the lock, giving up when `deadline` passes.

@@ -6,6 +6,27 @@
 //! deadlock and proving `ordered` and `waiter` free of it), the thread
 //! variant runs it with parking_lot's mutexes, and the lab runs it in
 //! processes with shmlab's futex lock.
+//!
+//! One meal by hand — what [`Table::dine`] repeats, meal after meal:
+//!
+//! ```
+//! # fn main() -> anyhow::Result<()> {
+//! use shmlab::lock::FutexLock;
+//! use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+//! use std::time::Duration;
+//!
+//! let local = LocalTable::<FutexLock>::new(3);
+//! let table = local.table();
+//! let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::ZERO, together: false };
+//! // The footman's permit, then fork 0 (left) and fork 1 (right).
+//! table.pick_up(0, Strategy::Waiter, &waits, false, &mut NoPace)?;
+//! assert_eq!(table.seats()[0].state(), SeatState::Eating);
+//! table.eat(0, Strategy::Waiter, &mut NoPace);
+//! table.put_down(0, Strategy::Waiter); // forks back, permit back
+//! assert_eq!(table.seats()[0].meals(), 1);
+//! assert!(table.forks().iter().all(|fork| fork.holder().is_none()));
+//! # Ok(()) }
+//! ```
 
 use std::time::Duration;
 
@@ -42,6 +63,44 @@ pub enum Strategy {
 
 impl Strategy {
     /// Every strategy, the deadlocking one first.
+    ///
+    /// Each in turn, with three philosopher threads at a table in this
+    /// process, every one holding its first fork before anyone reaches for
+    /// a second (`together`: the start that makes the naive deadlock
+    /// certain):
+    ///
+    /// ```
+    /// use shmlab::lock::FutexLock;
+    /// use shmlab::philosophers::{LocalTable, Pace, Strategy, Waits};
+    /// use std::time::Duration;
+    ///
+    /// // `timeout` pauses a random while before it tries again, as in the
+    /// // lab: with equal pauses the three would retry in lock-step.
+    /// struct Jitter;
+    /// impl Pace for Jitter {
+    ///     fn back_off(&mut self, _attempt: u32) {
+    ///         std::thread::sleep(Duration::from_micros(fastrand::u64(0..200)));
+    ///     }
+    /// }
+    /// for strategy in Strategy::ALL {
+    ///     let local = LocalTable::<FutexLock>::new(3);
+    ///     let table = local.table();
+    ///     // Naive philosophers would wait for ever: they give up after 50 ms.
+    ///     let limit = if strategy == Strategy::Naive { 50 } else { 5_000 };
+    ///     let waits = Waits {
+    ///         limit: Some(Duration::from_millis(limit)),
+    ///         patience: Duration::from_millis(1),
+    ///         together: true,
+    ///     };
+    ///     let everyone_ate = std::thread::scope(|s| {
+    ///         let diners: Vec<_> = (0..3)
+    ///             .map(|me| s.spawn(move || table.dine(me, me as u32, strategy, Some(2), &waits, &mut Jitter)))
+    ///             .collect();
+    ///         diners.into_iter().all(|diner| diner.join().expect("no panic").is_ok())
+    ///     });
+    ///     assert_eq!(everyone_ate, strategy != Strategy::Naive, "{}", strategy.name());
+    /// }
+    /// ```
     pub const ALL: [Strategy; 4] = [
         Strategy::Naive,
         Strategy::Ordered,

@@ -6,6 +6,42 @@
 //! node has at most one outgoing edge: following edges from a waiter either
 //! reaches someone who is not waiting (slow, not stuck) or comes back to a
 //! philosopher already visited — a cycle, which no one in it can leave.
+//!
+//! A philosopher waiting for a fork that an eating one holds: an edge, but
+//! no cycle — slow, not stuck:
+//!
+//! ```
+//! # fn main() -> anyhow::Result<()> {
+//! use shmlab::philosophers::graph::Snapshot;
+//! use shmlab::philosophers::{LocalTable, NoPace, SeatState, Strategy, Waits};
+//! use shmlab::sync::now_ns;
+//! use std::time::Duration;
+//!
+//! let local = LocalTable::<parking_lot::RawMutex>::new(3); // the thread variant's forks
+//! let table = local.table();
+//! let waits = Waits { limit: Some(Duration::from_secs(5)), patience: Duration::ZERO, together: false };
+//! table.pick_up(1, Strategy::Naive, &waits, false, &mut NoPace)?; // 1 eats with forks 1 and 2
+//! std::thread::scope(|s| {
+//!     let hungry = s.spawn(|| table.pick_up(0, Strategy::Naive, &waits, false, &mut NoPace));
+//!     // Watch until 0 holds fork 0 and waits for fork 1.
+//!     let snapshot = loop {
+//!         let snapshot = Snapshot::take(&table);
+//!         if snapshot.seats[0].holds == [0] && snapshot.seats[0].waits_for == Some(1) {
+//!             break snapshot;
+//!         }
+//!         std::thread::yield_now();
+//!     };
+//!     // Its edge leads to 1, who holds fork 1 and is eating, not waiting:
+//!     // the path ends there.
+//!     assert_eq!(snapshot.holders[1], Some(1));
+//!     assert_eq!(snapshot.seats[1].state, SeatState::Eating);
+//!     assert!(snapshot.cycle(now_ns(), 0).is_none());
+//!     table.put_down(1, Strategy::Naive); // 1 finishes; 0 gets fork 1
+//!     hungry.join().expect("no panic")
+//! })?;
+//! assert_eq!(table.seats()[0].state(), SeatState::Eating);
+//! # Ok(()) }
+//! ```
 
 use serde::Serialize;
 

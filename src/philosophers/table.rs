@@ -5,14 +5,50 @@
 //! shared segment (processes, [`SharedTable`]) or in an ordinary allocation
 //! (threads and loom, [`LocalTable`]). The watchdog only ever *reads* the
 //! seats and forks; it never takes a fork.
+//!
+//! A philosopher process dines at a table in a segment; the parent reads
+//! what it published through its own view of the same memory:
+//!
+//! ```
+//! # fn main() -> anyhow::Result<()> {
+//! use shmlab::philosophers::{NoPace, SeatState, SharedTable, Strategy, Waits};
+//! use std::time::Duration;
+//!
+//! let shared = SharedTable::create(3)?;
+//! let philosopher = SharedTable::open(shared.name())?; // in a philosopher process
+//! let waits = Waits { limit: Some(Duration::from_secs(1)), patience: Duration::ZERO, together: false };
+//! philosopher.table().dine(2, std::process::id(), Strategy::Ordered, Some(2), &waits, &mut NoPace)?;
+//! let seat = &shared.table().seats()[2];
+//! assert_eq!((seat.meals(), seat.state()), (2, SeatState::Done));
+//! assert!(shared.table().forks().iter().all(|fork| fork.holder().is_none()));
+//! # Ok(()) }
+//! ```
 
 use crate::lock::{Acquired, FutexLock, RawLock, RawLockError};
 use crate::sync::{AtomicU32, AtomicU64, Deadline, FutexWord, Ordering};
 
 /// The fewest philosophers a table seats: one philosopher with one fork
 /// cannot even eat.
+///
+/// ```
+/// use shmlab::lock::FutexLock;
+/// use shmlab::philosophers::{DineError, LocalTable, MIN_PHILOSOPHERS, SharedTable};
+///
+/// let alone = SharedTable::create(MIN_PHILOSOPHERS - 1);
+/// assert!(matches!(alone, Err(DineError::Philosophers(1))));
+/// // A table in this process seats at least that many.
+/// assert_eq!(LocalTable::<FutexLock>::new(1).table().philosophers(), MIN_PHILOSOPHERS);
+/// ```
 pub const MIN_PHILOSOPHERS: usize = 2;
 /// The most: each is a process, and this machine has few CPUs.
+///
+/// ```
+/// use shmlab::philosophers::{DineError, MAX_PHILOSOPHERS, SharedTable, check_philosophers};
+///
+/// assert!(check_philosophers(MAX_PHILOSOPHERS).is_ok());
+/// let crowd = SharedTable::create(MAX_PHILOSOPHERS + 1);
+/// assert!(matches!(crowd, Err(DineError::Philosophers(n)) if n == MAX_PHILOSOPHERS + 1));
+/// ```
 pub const MAX_PHILOSOPHERS: usize = 64;
 
 /// A lock that can serve as a fork.

@@ -11,6 +11,24 @@
 //! every open checks the header and fails with a typed [`ShmError`] rather
 //! than trusting bytes another process wrote.
 //!
+//! ```
+//! # fn main() -> anyhow::Result<()> {
+//! use shmlab::SharedArray;
+//! use std::path::Path;
+//!
+//! let array = SharedArray::<i64>::create(3, 0)?;
+//! // What another process does with the name: open it, and write.
+//! let other = SharedArray::<i64>::open(array.name())?;
+//! other.set(1, 42)?;
+//! assert_eq!(array.to_vec(), [0, 42, 0]); // the same memory
+//! let file = Path::new("/dev/shm").join(array.name());
+//! drop(other);
+//! assert!(file.exists()); // an opener only unmaps
+//! drop(array);
+//! assert!(!file.exists()); // the creator unlinks the name
+//! # Ok(()) }
+//! ```
+//!
 //! # Trust
 //!
 //! Every byte a peer can write is read through an atomic, so a misbehaving
@@ -26,8 +44,8 @@ mod value;
 
 pub use array::SharedArray;
 pub use segment::{
-    DATA_OFFSET, LAYOUT_VERSION, LOCK_OFFSET, MAGIC, MAX_NAME_LEN, NAME_PREFIX, OPEN_WAIT,
-    ObjectKind, Segment, SegmentInfo, full_name,
+    DATA_OFFSET, LAYOUT_VERSION, LOCK_OFFSET, MAGIC, MAX_NAME_LEN, NAME_PREFIX, ObjectKind,
+    Segment, SegmentInfo, full_name,
 };
 pub(crate) use segment::{Spec, read_creator};
 pub use value::{SharedValue, ValueGuard};

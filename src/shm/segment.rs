@@ -27,19 +27,140 @@ use crate::lock::{LockKind, RawLock};
 use crate::sync::{AtomicU32, AtomicU64, Deadline, Ordering};
 
 /// "SHMLAB" and two version-independent bytes, read as a little-endian u64.
+///
+/// A segment's file starts with it, so a shmlab segment is recognised by
+/// its first 8 bytes (`xxd /dev/shm/shmlab_...` shows `SHMLAB`); a segment
+/// with anything else there is refused:
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::SharedValue;
+/// use shmlab::shm::{MAGIC, ShmError};
+/// use std::os::unix::fs::FileExt;
+///
+/// let value = SharedValue::<i64>::create(0)?;
+/// let path = std::path::Path::new("/dev/shm").join(value.name());
+/// let file = std::fs::OpenOptions::new().read(true).write(true).open(&path)?;
+/// let mut first = [0u8; 8];
+/// file.read_exact_at(&mut first, 0)?;
+/// assert_eq!(first, MAGIC.to_le_bytes());
+/// assert!(first.starts_with(b"SHMLAB"));
+/// // Scribble over the magic, as a foreign program might:
+/// file.write_all_at(b"NOTOURS!", 0)?;
+/// let opened = SharedValue::<i64>::open(value.name());
+/// assert!(matches!(opened, Err(ShmError::BadMagic { .. })));
+/// # Ok(()) }
+/// ```
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMLAB\x00\x01");
 /// The header layout version; bump when the layout changes.
+///
+/// The creator writes it at offset 8 of the header; a segment made by a
+/// shmlab with another layout is refused rather than misread:
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::SharedValue;
+/// use shmlab::shm::{LAYOUT_VERSION, ShmError};
+/// use std::os::unix::fs::FileExt;
+///
+/// let value = SharedValue::<i64>::create(0)?;
+/// let path = std::path::Path::new("/dev/shm").join(value.name());
+/// let file = std::fs::OpenOptions::new().write(true).open(&path)?;
+/// // Pretend a newer shmlab created it.
+/// file.write_all_at(&(LAYOUT_VERSION + 1).to_le_bytes(), 8)?;
+/// match SharedValue::<i64>::open(value.name()) {
+///     Err(ShmError::VersionMismatch { expected, found, .. }) => {
+///         assert_eq!((expected, found), (LAYOUT_VERSION, LAYOUT_VERSION + 1));
+///     }
+///     other => panic!("expected a version mismatch, got {other:?}"),
+/// }
+/// # Ok(()) }
+/// ```
 pub const LAYOUT_VERSION: u32 = 2;
 /// Every segment name starts with this, so `clean` and `ls /dev/shm` find them.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::SharedValue;
+/// use shmlab::shm::NAME_PREFIX;
+///
+/// let value = SharedValue::<i64>::create(0)?; // a fresh, random name
+/// assert!(value.name().starts_with(NAME_PREFIX));
+/// // What `ls /dev/shm | grep shmlab` does:
+/// let ours: Vec<String> = std::fs::read_dir("/dev/shm")?
+///     .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+///     .filter(|name| name.starts_with(NAME_PREFIX))
+///     .collect();
+/// assert!(ours.iter().any(|name| name == value.name()));
+/// # Ok(()) }
+/// ```
 pub const NAME_PREFIX: &str = "shmlab";
 /// Where the lock sits.
+///
+/// The lock is bytes of the segment like any other: while this process
+/// holds a value's [`crate::lock::FutexLock`], the lock's word, read from
+/// the segment's file at this offset, is its pid.
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::SharedValue;
+/// use shmlab::shm::LOCK_OFFSET;
+/// use std::os::unix::fs::FileExt;
+///
+/// let value = SharedValue::<i64>::create(0)?;
+/// let file = std::fs::File::open(std::path::Path::new("/dev/shm").join(value.name()))?;
+/// let lock_word = || -> std::io::Result<u32> {
+///     let mut word = [0u8; 4];
+///     file.read_exact_at(&mut word, LOCK_OFFSET as u64)?;
+///     Ok(u32::from_le_bytes(word))
+/// };
+/// assert_eq!(lock_word()?, 0); // free
+/// let guard = value.lock().map_err(|e| e.discard_guard())?;
+/// assert_eq!(lock_word()?, std::process::id()); // held by us
+/// drop(guard);
+/// assert_eq!(lock_word()?, 0);
+/// # Ok(()) }
+/// ```
 pub const LOCK_OFFSET: usize = 64;
 /// Where the cells start.
+///
+/// Element `i` of an array is at `DATA_OFFSET + i * size` in the segment,
+/// in every process that maps it:
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::SharedArray;
+/// use shmlab::shm::DATA_OFFSET;
+/// use std::os::unix::fs::FileExt;
+///
+/// let array = SharedArray::<u32>::create(4, 0)?;
+/// array.set(2, 0xBEEF)?;
+/// let file = std::fs::File::open(std::path::Path::new("/dev/shm").join(array.name()))?;
+/// let mut cell = [0u8; 4];
+/// file.read_exact_at(&mut cell, (DATA_OFFSET + 2 * 4) as u64)?;
+/// assert_eq!(u32::from_le_bytes(cell), 0xBEEF);
+/// # Ok(()) }
+/// ```
 pub const DATA_OFFSET: usize = 128;
 /// The longest name accepted (the kernel allows 255 bytes in /dev/shm).
+///
+/// A longer name is refused before anything is created:
+///
+/// ```
+/// # fn main() -> anyhow::Result<()> {
+/// use shmlab::SharedValue;
+/// use shmlab::shm::{MAX_NAME_LEN, NAME_PREFIX, ShmError, full_name};
+///
+/// let longest = format!("{NAME_PREFIX}_{}", "x".repeat(MAX_NAME_LEN - NAME_PREFIX.len() - 1));
+/// assert_eq!(full_name(&longest)?.len(), MAX_NAME_LEN); // accepted
+/// let too_long = format!("{longest}x");
+/// let refused = SharedValue::<i64>::create_named(&too_long, 0);
+/// assert!(matches!(refused, Err(ShmError::InvalidName { .. })));
+/// # Ok(()) }
+/// ```
 pub const MAX_NAME_LEN: usize = 200;
 /// How long `open` waits for a creator that has not finished initialising.
-pub const OPEN_WAIT: Duration = Duration::from_millis(500);
+pub(crate) const OPEN_WAIT: Duration = Duration::from_millis(500);
 /// How often `open` looks again while it waits (a creator publishes within
 /// microseconds; sleeping instead of spinning leaves the CPU to it).
 const OPEN_POLL: Duration = Duration::from_micros(200);
