@@ -51,9 +51,18 @@ mod errors {
     /// Why a channel operation failed.
     ///
     /// ```
-    /// use shmlab::channel::{ChannelError, Queue};
+    /// use shmlab::channel::{ChannelError, Pipe, Queue};
     ///
+    /// # fn main() -> anyhow::Result<()> {
     /// assert!(matches!(Queue::new(0), Err(ChannelError::ZeroCapacity)));
+    ///
+    /// // Longer than a pipe carries: refused before a byte is sent. (The
+    /// // zeroed buffer is never touched, so it costs no memory.)
+    /// let (a, _b) = Pipe::new()?;
+    /// let huge = vec![0u8; (1 << 30) + 1];
+    /// let refused = a.send_bytes(&huge);
+    /// assert!(matches!(refused, Err(ChannelError::MessageTooLong { len, .. }) if len == huge.len() as u64));
+    /// # Ok(()) }
     /// ```
     #[derive(Debug, thiserror::Error)]
     pub enum ChannelError {
@@ -77,6 +86,15 @@ mod errors {
             /// The slot's size.
             slot: usize,
         },
+        /// A message longer than a pipe carries ([`MAX_MESSAGE`](super::ring::MAX_MESSAGE),
+        /// 1 GiB): refused before anything is sent.
+        #[error("a message of {len} bytes is longer than the {limit} bytes a pipe carries")]
+        MessageTooLong {
+            /// The message's size.
+            len: u64,
+            /// The limit.
+            limit: u64,
+        },
         /// The requested capacity does not fit in memory.
         #[error("the requested capacity is too large")]
         TooLarge,
@@ -95,6 +113,10 @@ mod errors {
                 RingError::Timeout => ChannelError::Timeout,
                 RingError::Disconnected => ChannelError::Disconnected,
                 RingError::Corrupt(_) => ChannelError::Malformed,
+                RingError::TooLong(len) => ChannelError::MessageTooLong {
+                    len,
+                    limit: super::ring::MAX_MESSAGE,
+                },
             }
         }
     }

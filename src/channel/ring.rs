@@ -75,6 +75,10 @@ pub enum RingError {
     /// the protocol).
     #[error("corrupt ring: impossible length or position {0}")]
     Corrupt(u64),
+    /// A message longer than [`MAX_MESSAGE`]: refused before anything is
+    /// written (the reader would refuse its length as corrupt).
+    #[error("a message of {0} bytes is longer than the {MAX_MESSAGE} a ring carries")]
+    TooLong(u64),
 }
 
 /// How long a sleeper naps before it checks whether its peer still exists.
@@ -459,6 +463,9 @@ impl<'a> Ring<'a> {
     /// # Ok(()) }
     /// ```
     pub fn write(&self, payload: &[u8], mut deadline: Deadline) -> Result<(), RingError> {
+        if payload.len() as u64 > MAX_MESSAGE {
+            return Err(RingError::TooLong(payload.len() as u64));
+        }
         let writer = &self.ctl.writer;
         let reader = &self.ctl.reader;
         if reader.cold.closed.load(Ordering::Acquire) != 0 {

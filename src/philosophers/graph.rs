@@ -246,7 +246,10 @@ impl Snapshot {
             SeatState::Aborted | SeatState::Done | SeatState::Failed
         );
         let lock_agrees = match self.lock_pids.get(fork).copied().flatten() {
-            Some(pid) => pid == holder_seat.pid,
+            // A futex fork records the holder's *process*: when that is the
+            // watchdog's own process, the philosophers are its threads and
+            // the pid cannot tell them apart — trust the table's record.
+            Some(pid) => pid == holder_seat.pid || pid == crate::sync::owner_id(),
             None => true,
         };
         (holder != who && alive && lock_agrees && holder_seat.holds.contains(&fork))
@@ -459,6 +462,16 @@ mod tests {
         s.seats[3].state = SeatState::Eating;
         s.seats[3].waits_for = None;
         assert!(s.cycle(10_000, 0).is_none());
+    }
+
+    /// Threads of one process sharing futex forks: every lock names this
+    /// process, while the seats name the threads' own identities. The
+    /// deadlock is still found (it was not, before).
+    #[test]
+    fn futex_forks_held_by_threads_of_this_process_still_make_edges() {
+        let mut s = ring(3);
+        s.lock_pids = vec![Some(crate::sync::owner_id()); 3];
+        assert_eq!(s.cycle(10_000, 5_000).map(|c| c.len()), Some(3));
     }
 
     #[test]
