@@ -8,11 +8,52 @@
 //! `/dev/shm`. Every shmlab segment records its creator's pid (in its header,
 //! and in the default name `shmlab_<pid>_<random>`), so a later [`clean`]
 //! can tell a stale segment from one still in use.
+//!
+//! ```
+//! use std::path::Path;
+//! use shmlab::SharedValue;
+//! use shmlab::cleanup::{SHM_DIR, clean};
+//! use shmlab::pool::Pool;
+//!
+//! /// Creates a segment that outlives this call, as one still in use would.
+//! fn create(_: ()) -> String {
+//!     let value = SharedValue::<i64>::create(0).expect("a segment");
+//!     let name = value.name().to_string();
+//!     std::mem::forget(value); // not unlinked when this call returns
+//!     name
+//! }
+//! shmlab::task!(create);
+//!
+//! fn main() -> anyhow::Result<()> {
+//!     shmlab::entry(); // pool workers run their loop in here
+//!     let pool = Pool::new(1)?;
+//!     let name = pool.apply(create, ())?;
+//!     assert!(clean()?.in_use.contains(&name)); // its creator, the worker, runs
+//!     drop(pool); // SIGKILLs the worker: it runs no more code, its segment stays...
+//!     clean()?; // ...until the next clean (each lab starts with one)
+//!     assert!(!Path::new(SHM_DIR).join(&name).exists());
+//!     Ok(())
+//! }
+//! ```
 
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
 /// Where Linux shows POSIX shared memory segments as files.
+///
+/// ```
+/// use std::path::Path;
+/// use shmlab::SharedValue;
+/// use shmlab::cleanup::SHM_DIR;
+///
+/// let value = SharedValue::<i64>::create(42)?;
+/// let file = Path::new(SHM_DIR).join(value.name());
+/// assert!(file.exists()); // `ls /dev/shm` shows it while it lives
+/// assert!(std::fs::metadata(&file)?.len() >= 8); // a header and the i64
+/// drop(value); // unlinked
+/// assert!(!file.exists());
+/// # Ok::<(), anyhow::Error>(())
+/// ```
 pub const SHM_DIR: &str = "/dev/shm";
 
 static OWNED_SEGMENTS: Mutex<Vec<String>> = Mutex::new(Vec::new());

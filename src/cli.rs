@@ -1,10 +1,38 @@
 //! Command-line pieces shared by the labs: limits that turn absurd values
 //! into clear errors before anything starts.
+//!
+//! ```
+//! use clap::Parser;
+//! use shmlab::cli::{Common, parse_workers};
+//!
+//! /// A lab's options: its own, then those every lab has.
+//! #[derive(Parser)]
+//! struct Args {
+//!     #[arg(long, default_value = "2", value_parser = parse_workers)]
+//!     workers: usize,
+//!     #[command(flatten)]
+//!     common: Common,
+//! }
+//!
+//! let err = Args::try_parse_from(["lab04-race", "--workers", "0"]).err().expect("refused");
+//! assert_eq!(err.exit_code(), 2); // a usage error, before any process starts
+//! assert!(err.to_string().contains("at least 1 worker is needed"));
+//! assert_eq!(Args::try_parse_from(["lab04-race", "--json"])?.workers, 2);
+//! # Ok::<(), clap::Error>(())
+//! ```
 
 use clap::Args;
 
 /// At most this many workers: more would only measure the scheduler, and
 /// each is a whole process.
+///
+/// ```
+/// use shmlab::cli::{MAX_WORKERS, parse_workers};
+///
+/// assert_eq!(parse_workers(&MAX_WORKERS.to_string()), Ok(MAX_WORKERS));
+/// let err = parse_workers(&(MAX_WORKERS + 1).to_string()).unwrap_err();
+/// assert_eq!(err, format!("at most {MAX_WORKERS} workers (got {})", MAX_WORKERS + 1));
+/// ```
 pub const MAX_WORKERS: usize = 256;
 
 /// Options every lab has.

@@ -1,5 +1,22 @@
 //! Lab reports: a human text ending in a one-line verdict, or with `--json`
 //! one JSON object whose keys are documented on each report type.
+//!
+//! ```
+//! use std::process::ExitCode;
+//! use shmlab::lessons::interleavings::{self, InterleavingsConfig};
+//! use shmlab::report::{self, Report};
+//!
+//! let config = InterleavingsConfig { workers: 2, increments: 1, schedule: None };
+//! let lab07 = interleavings::run(&config)?; // a lab that runs no processes
+//! // With `--json`: one object, whose `lab`, `ok` and `verdict` every lab has.
+//! let json = serde_json::to_value(&lab07)?;
+//! assert_eq!(json["lab"], "lab07-interleavings");
+//! assert_eq!(json["ok"], true);
+//! assert_eq!(json["verdict"], lab07.verdict());
+//! // Without: the rendered body, then `verdict: …`; the exit code says ok.
+//! assert_eq!(report::emit(&lab07, false)?, ExitCode::SUCCESS);
+//! # Ok::<(), anyhow::Error>(())
+//! ```
 
 use std::process::ExitCode;
 

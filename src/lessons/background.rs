@@ -2,6 +2,23 @@
 //! labs that time workers against each other (06, 11) report it, because a
 //! busy machine, not the code, is the usual reason two workers do not run
 //! twice as fast as one.
+//!
+//! ```
+//! use std::path::Path;
+//! use shmlab::lessons::background::{BUSY_CPUS, Background};
+//! use shmlab::lessons::slots::{Measured, ScalingProbe, Topology, verdict};
+//!
+//! // Lab 06 on two cores: two workers did only 1.1× the work of one...
+//! let two = Topology::read(Path::new("/no/sysfs"), "", &[0, 1]);
+//! let probe = ScalingProbe { one_worker_ops_per_s: 4e8, two_workers_ops_per_s: 4.4e8, ratio: 1.1 };
+//! // ...while other processes kept 0.9 CPUs busy: the verdict names them.
+//! let meanwhile = Background { other_cpus: 0.9, busy: 0.9 >= BUSY_CPUS };
+//! let measured = Measured {
+//!     probe: &probe, round_trip_ns: Some(80.0), max_workers: 2,
+//!     padded_over_unpadded: Some(2.0), one_worker_ratio: Some(1.0), background: Some(meanwhile),
+//! };
+//! assert!(verdict(true, &two, &measured).contains("(other processes used 0.90 CPUs meanwhile)"));
+//! ```
 
 use serde::Serialize;
 
@@ -28,6 +45,23 @@ pub struct Background {
 
 /// Other processes using this many CPUs' worth of time make the machine
 /// "busy": they take a share that a pinned worker would otherwise have.
+///
+/// ```
+/// use shmlab::lessons::background::BUSY_CPUS;
+/// use shmlab::lessons::montecarlo::{self, MonteCarloConfig};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their tasks here
+///     let config = MonteCarloConfig {
+///         samples: 10_000, batch: 1_000, steps: 1_000, master_seed: 42,
+///         max_workers: 1, demo_workers: 1, repeats: 1,
+///     };
+///     // Read from /proc/stat around lab 11's runs (`None` if no clock tick passed).
+///     let meanwhile = montecarlo::run(&config)?.background;
+///     assert!(meanwhile.is_none_or(|b| b.busy == (b.other_cpus >= BUSY_CPUS)));
+///     Ok(())
+/// }
+/// ```
 pub const BUSY_CPUS: f64 = 0.25;
 
 /// Clock ticks: the machine's busy and total time (`/proc/stat`), and this

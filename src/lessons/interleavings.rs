@@ -37,36 +37,157 @@ use crate::report::{Outcome, Report};
 
 /// At most this many workers, named `A` to `D`. Five workers with one
 /// increment each already have 168 168 000 interleavings.
+///
+/// ```
+/// use shmlab::cli::parse_interleaving_workers;
+/// use shmlab::lessons::interleavings::{self, InterleavingsConfig, InterleavingsError, MAX_WORKERS};
+///
+/// assert_eq!(parse_interleaving_workers("4"), Ok(MAX_WORKERS)); // `--workers 4`: A to D
+/// let config = InterleavingsConfig { workers: MAX_WORKERS + 1, increments: 1, schedule: None };
+/// let err = interleavings::run(&config).unwrap_err(); // refused before any work
+/// assert_eq!(err, InterleavingsError::Workers(MAX_WORKERS + 1));
+/// ```
 pub const MAX_WORKERS: usize = 4;
 
 /// Refuse option combinations with more interleavings than this: each one is
 /// simulated, and beyond a million nobody reads the histogram's examples.
+///
+/// ```
+/// use shmlab::lessons::interleavings::{self, InterleavingsConfig, InterleavingsError};
+/// use shmlab::lessons::interleavings::{MAX_INTERLEAVINGS, interleaving_count};
+///
+/// // Two workers with three increments each: 48 620 interleavings, all simulated.
+/// let three = InterleavingsConfig { workers: 2, increments: 3, schedule: None };
+/// assert_eq!(interleavings::run(&three)?.interleavings, 48_620);
+/// // With four each there would be more than MAX_INTERLEAVINGS: refused.
+/// assert!(interleaving_count(2, 4).is_some_and(|n| n > u128::from(MAX_INTERLEAVINGS)));
+/// let four = InterleavingsConfig { increments: 4, ..three };
+/// let err = interleavings::run(&four).unwrap_err();
+/// assert!(matches!(err, InterleavingsError::TooMany { increments: 4, .. }));
+/// # Ok::<(), InterleavingsError>(())
+/// ```
 pub const MAX_INTERLEAVINGS: u64 = 1_000_000;
 
 /// List every schedule when there are at most this many…
+///
+/// ```
+/// use shmlab::lessons::interleavings::{self, InterleavingsConfig, LIST_ALL_UP_TO};
+///
+/// // Two workers, one increment each: 20 schedules, few enough to list them all.
+/// let config = InterleavingsConfig { workers: 2, increments: 1, schedule: None };
+/// let report = interleavings::run(&config)?;
+/// assert!(report.interleavings <= LIST_ALL_UP_TO as u64);
+/// assert_eq!((report.schedules.len(), report.schedules_truncated), (20, false));
+/// assert_eq!(report.schedules[0].schedule.letters(), "AAABBB"); // alphabetical
+/// # Ok::<(), interleavings::InterleavingsError>(())
+/// ```
 pub const LIST_ALL_UP_TO: usize = 30;
 
 /// …and otherwise only the first this many (the histogram has an example of
 /// every final value).
+///
+/// ```
+/// use shmlab::lessons::interleavings::{self, InterleavingsConfig, LISTED_WHEN_MANY};
+///
+/// // Two workers, two increments each: 924 schedules, only the first few listed...
+/// let config = InterleavingsConfig { workers: 2, increments: 2, schedule: None };
+/// let report = interleavings::run(&config)?;
+/// assert_eq!(report.schedules.len(), LISTED_WHEN_MANY);
+/// // ...but every final value, 2 to 4, keeps an example schedule.
+/// let finals: Vec<i64> = report.final_values.iter().map(|f| f.value).collect();
+/// assert_eq!(finals, [2, 3, 4]);
+/// # Ok::<(), interleavings::InterleavingsError>(())
+/// ```
 pub const LISTED_WHEN_MANY: usize = 10;
 
 /// The steps of one increment, in the order each worker takes them.
+///
+/// ```
+/// use shmlab::lessons::interleavings::{Op, STEPS, Schedule};
+///
+/// // Whatever the interleaving, each worker takes its own steps in this order.
+/// let trace = Schedule::parse("ABBABA", 2, 1)?.trace();
+/// let b: Vec<Op> = trace.iter().filter(|s| s.worker == 'B').map(|s| s.op).collect();
+/// assert_eq!(b, STEPS);
+/// # Ok::<(), shmlab::lessons::interleavings::InterleavingsError>(())
+/// ```
 pub const STEPS: [Op; 3] = [Op::Load, Op::Add, Op::Store];
 
 /// The loom command that checks the racy increment on shmlab's real code.
+///
+/// ```
+/// use shmlab::lessons::interleavings::{self, InterleavingsConfig, LOOM_COMMAND, LOOM_TEST};
+/// use shmlab::report::Report;
+///
+/// // Its test-name filter, the last word before ` -- `, selects the test that
+/// // finds the lost update.
+/// let (cargo, _) = LOOM_COMMAND.split_once(" -- ").expect("libtest options follow");
+/// let filter = cargo.rsplit(' ').next().expect("a filter");
+/// assert!(LOOM_TEST.contains(filter));
+/// // Lab 07's report ends by showing it.
+/// let config = InterleavingsConfig { workers: 2, increments: 1, schedule: None };
+/// assert!(interleavings::run(&config)?.render().contains(LOOM_COMMAND));
+/// # Ok::<(), interleavings::InterleavingsError>(())
+/// ```
 pub const LOOM_COMMAND: &str = "RUSTFLAGS=\"--cfg loom\" cargo test --release -p shmlab-loom --target-dir target/loom --test race racy -- --nocapture";
 
 /// The loom test that finds the lost update (`loom/tests/race.rs`).
+///
+/// ```
+/// use shmlab::lessons::interleavings::LOOM_TEST;
+///
+/// let suite = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/loom/tests/race.rs"))?;
+/// let test = suite.find(&format!("fn {LOOM_TEST}()")).expect("the test is in the suite");
+/// // A test that passes when loom finds the bug.
+/// assert!(suite[..test].trim_end().ends_with("#[should_panic(expected = \"lost update\")]"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const LOOM_TEST: &str = "racy_increment_loses_an_update";
 
 /// What that test's panic says when loom finds the lost update; the test is
 /// `#[should_panic]`, so it then passes.
+///
+/// ```
+/// use shmlab::lessons::interleavings::{self, InterleavingsConfig, LOOM_PANIC};
+/// use shmlab::report::Report;
+///
+/// let suite = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/loom/tests/race.rs"))?;
+/// let (_, rest) = suite.split_once("#[should_panic(expected = \"").expect("a should_panic test");
+/// let expected = &rest[..rest.find('"').expect("the closing quote")];
+/// assert!(LOOM_PANIC.starts_with(expected)); // so the test passes on this panic
+/// // Lab 07 tells the learner what to look for.
+/// let config = InterleavingsConfig { workers: 2, increments: 1, schedule: None };
+/// let text = interleavings::run(&config)?.render();
+/// assert!(text.contains(&format!("expect the panic \"{LOOM_PANIC}\"")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const LOOM_PANIC: &str = "lost update: two increments made 1";
 
 /// The loom test that proves the locked increment loses nothing.
+///
+/// ```
+/// use shmlab::lessons::interleavings::{self, InterleavingsConfig, LOOM_LOCKED_TEST};
+///
+/// let suite = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/loom/tests/race.rs"))?;
+/// assert!(suite.contains(&format!("fn {LOOM_LOCKED_TEST}()")));
+/// // Lab 07's JSON points to it.
+/// let config = InterleavingsConfig { workers: 2, increments: 1, schedule: None };
+/// let json = serde_json::to_value(interleavings::run(&config)?)?;
+/// assert_eq!(json["loom"]["locked_test"], LOOM_LOCKED_TEST);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const LOOM_LOCKED_TEST: &str = "locked_increment_two_threads_loses_nothing";
 
 /// The command that runs it.
+///
+/// ```
+/// use shmlab::lessons::interleavings::{LOOM_LOCKED_COMMAND, LOOM_LOCKED_TEST, LOOM_TEST};
+///
+/// // Its last word filters the tests: the two-thread locked proof, not the racy one.
+/// let filter = LOOM_LOCKED_COMMAND.rsplit(' ').next().expect("a filter");
+/// assert!(LOOM_LOCKED_TEST.starts_with(filter) && !LOOM_TEST.contains(filter));
+/// assert!(LOOM_LOCKED_COMMAND.starts_with("RUSTFLAGS=\"--cfg loom\" cargo test --release"));
+/// ```
 pub const LOOM_LOCKED_COMMAND: &str = "RUSTFLAGS=\"--cfg loom\" cargo test --release -p shmlab-loom --target-dir target/loom --test race locked_increment_two_threads";
 
 /// One step of the racy increment.

@@ -1,5 +1,25 @@
 //! Lab 05: locks — an invariant across array slots, shmlab's lock vs the OS
 //! mutex, a timed lock that gives up, and a holder that dies.
+//!
+//! ```
+//! use std::time::Duration;
+//! use shmlab::lessons::locks::{self, LocksConfig};
+//!
+//! fn main() -> anyhow::Result<()> {
+//!     shmlab::entry(); // the lab's workers run their tasks in here
+//!     let config = LocksConfig {
+//!         workers: 2, accounts: 4, transfers: 100, increments: 1000,
+//!         timeout: Duration::from_millis(10),
+//!     };
+//!     let report = locks::run(&config)?;
+//!     let locked = report.invariant.iter().find(|row| row.mode == "locked").expect("a locked run");
+//!     assert!(locked.invariant_kept); // transfers under the lock keep the total
+//!     assert!(report.timed.iter().all(|row| row.gave_up)); // a timed lock gives up
+//!     // A holder killed with SIGKILL: the next locker is told, and gets the lock.
+//!     assert!(report.owner_death.iter().all(|row| row.owner_died_reported));
+//!     Ok(())
+//! }
+//! ```
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +34,20 @@ use crate::shm::{SharedArray, SharedValue, ShmError};
 
 const GATE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Money in each account at the start.
+///
+/// ```
+/// use shmlab::SharedArray;
+/// use shmlab::bank::transfer_locked;
+/// use shmlab::lessons::locks::INITIAL_BALANCE;
+///
+/// // Lab 05's bank: every account opens with INITIAL_BALANCE, so the total
+/// // that transfers must keep is accounts × INITIAL_BALANCE.
+/// let accounts = SharedArray::<i64>::create(4, INITIAL_BALANCE)?;
+/// transfer_locked(&accounts.cells(), 0, 3, INITIAL_BALANCE / 2)?;
+/// assert_eq!(accounts.to_vec(), [500, 1000, 1000, 1500]);
+/// assert_eq!(accounts.to_vec().iter().sum::<i64>(), 4 * INITIAL_BALANCE);
+/// # Ok::<(), anyhow::Error>(())
+/// ```
 pub const INITIAL_BALANCE: i64 = 1000;
 
 /// Options of lab 05.

@@ -1,5 +1,20 @@
 //! The experiments behind the labs. Each lab's `main` parses its options,
 //! calls one `run` here and prints the report it returns.
+//!
+//! ```
+//! use std::process::ExitCode;
+//! use shmlab::lessons::race::{self, RaceConfig};
+//! use shmlab::report;
+//!
+//! // Lab 04's `main`, with its options already parsed.
+//! fn main() -> anyhow::Result<()> {
+//!     shmlab::entry(); // first in every lab: a worker runs its task here
+//!     let config = RaceConfig { workers: 2, increments: 1_000 };
+//!     let code = report::emit(&race::run(&config)?, false)?; // the table, then the verdict
+//!     assert_eq!(code, ExitCode::SUCCESS); // atomic and locked were exact
+//!     Ok(())
+//! }
+//! ```
 
 pub mod background;
 pub mod interleavings;

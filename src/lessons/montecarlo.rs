@@ -57,24 +57,81 @@ use crate::pool::{Pool, PoolError};
 use crate::report::{self, Outcome, Report};
 
 /// The most samples (and midpoint steps) a run may ask for.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{self, MAX_SAMPLES, MonteCarloConfig};
+///
+/// let config = MonteCarloConfig {
+///     samples: MAX_SAMPLES + 1, batch: 10_000_000, steps: 1_000, master_seed: 42,
+///     max_workers: 1, demo_workers: 1, repeats: 1,
+/// };
+/// let err = montecarlo::run(&config).unwrap_err(); // refused before any work
+/// assert_eq!(err.to_string(), format!("at most {MAX_SAMPLES} samples and steps"));
+/// ```
 pub const MAX_SAMPLES: u64 = 1_000_000_000_000;
 /// The most batches (tasks) one Monte Carlo run may be split into.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{self, MAX_TASKS, MonteCarloConfig};
+///
+/// // A billion samples in batches of 999: 1 001 002 tasks, too many to send.
+/// let config = MonteCarloConfig {
+///     samples: 1_000_000_000, batch: 999, steps: 1_000, master_seed: 42,
+///     max_workers: 1, demo_workers: 1, repeats: 1,
+/// };
+/// let err = montecarlo::run(&config).unwrap_err(); // refused before any work
+/// assert!(err.to_string().ends_with(&format!("1001002 tasks; at most {MAX_TASKS} (raise --batch)")));
+/// ```
 pub const MAX_TASKS: u64 = 1_000_000;
 /// SplitMix64's increment: 2⁶⁴ divided by the golden ratio, made odd.
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{GAMMA, SplitMix64, mix64, nth_output};
+///
+/// // A thousand numbers later the state has moved a thousand GAMMAs...
+/// let mut rng = SplitMix64::new(42);
+/// let thousandth = (0..1000).map(|_| rng.next_u64()).last();
+/// assert_eq!(rng.state(), 42u64.wrapping_add(1000u64.wrapping_mul(GAMMA)));
+/// // ...so any output is one multiplication away: how each batch gets its seed.
+/// assert_eq!(thousandth, Some(mix64(rng.state())));
+/// assert_eq!(nth_output(42, 999), mix64(rng.state()));
+/// // Odd, so the state passes through all 2⁶⁴ values before it repeats.
+/// assert_eq!(GAMMA % 2, 1);
+/// ```
 pub const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 /// A Monte Carlo estimate further than this many standard errors from π
 /// fails the lab (by chance: about once in 10⁹ runs).
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{SIGMAS, estimate, hits_serial, standard_error};
+///
+/// let samples = 100_000;
+/// let pi = estimate(hits_serial(samples, 10_000, 42), samples);
+/// // How many standard errors this estimate is from π: about one, typically.
+/// let off = (pi - std::f64::consts::PI).abs() / standard_error(samples);
+/// assert!(off < SIGMAS, "{off:.1} standard errors from π fails lab 11");
+/// ```
 pub const SIGMAS: f64 = 6.0;
 /// A midpoint-rule π may be this far from π, plus the rule's own error
 /// bound (see [`midpoint_tolerance`]).
+///
+/// ```
+/// use shmlab::lessons::montecarlo::{ROUNDING_TOLERANCE, midpoint_serial, midpoint_threads};
+///
+/// // The same midpoints in one part or four: only the rounding of the sum differs,
+/// // by far less than the tolerance.
+/// let (one, four) = (midpoint_serial(1_000_000), midpoint_threads(1_000_000, 4)?);
+/// assert!((one - four).abs() < ROUNDING_TOLERANCE / 100.0);
+/// # Ok::<(), shmlab::lessons::montecarlo::MonteCarloError>(())
+/// ```
 pub const ROUNDING_TOLERANCE: f64 = 1e-9;
 /// A speed-up below this from the most workers means the machine showed
 /// none.
-pub const SCALING_SHOWN: f64 = 1.3;
+pub(crate) const SCALING_SHOWN: f64 = 1.3;
 use super::background::Ticks;
 pub use super::background::{BUSY_CPUS, Background};
 /// Samples (and steps) of the untimed warm-up run of each engine.
-pub const WARM_UP: u64 = 1_000_000;
+pub(crate) const WARM_UP: u64 = 1_000_000;
 
 /// Options of lab 11.
 ///

@@ -1,5 +1,26 @@
 //! Lab 09: dining philosophers — the naive deadlock, detected and named by a
 //! watchdog, then a fix that serves every meal.
+//!
+//! ```
+//! use std::time::Duration;
+//! use shmlab::lessons::philosophers::{self, PhilosophersConfig};
+//! use shmlab::philosophers::{DinnerConfig, Strategy};
+//!
+//! // Three philosophers (threads), each holding the left fork before anyone
+//! // reaches for the right one: the naive dinner deadlocks every time.
+//! let dinner = DinnerConfig {
+//!     threads: true,
+//!     meals: Some(3),
+//!     deadlock_timeout: Duration::from_millis(50),
+//!     ..DinnerConfig::new(Strategy::Naive, 3)
+//! };
+//! let report = philosophers::run(&PhilosophersConfig { dinner, fix: Some(Strategy::Ordered) })?;
+//! assert!(report.dinner.deadlock_detected);
+//! assert_eq!(report.dinner.cycle.len(), 3); // each waits for a fork its neighbour holds
+//! // Then the fix: the lower-numbered fork first, and every meal is served.
+//! assert_eq!(report.fix.map(|fix| fix.meals), Some(vec![3, 3, 3]));
+//! # Ok::<(), shmlab::philosophers::DineError>(())
+//! ```
 
 use serde::Serialize;
 

@@ -3,6 +3,24 @@
 //! `imap_unordered`, `map_async`), two faults that never hang the caller,
 //! and the chunksize lesson: 10 000 tiny tasks sent one at a time and 100
 //! at a time.
+//!
+//! ```
+//! use shmlab::lessons::pool::{cube, doomed, fragile};
+//! use shmlab::pool::{Pool, PoolError};
+//!
+//! fn main() -> anyhow::Result<()> {
+//!     shmlab::entry(); // pool workers run their loop in here
+//!     let pool = Pool::new(2)?;
+//!     assert_eq!(pool.map(cube, 0..5u64, None)?, [0, 1, 8, 27, 64]);
+//!     // A task that panics fails its call with the message...
+//!     let err = pool.map(fragile, 0..5u64, Some(1)).unwrap_err();
+//!     assert!(matches!(err, PoolError::TaskPanicked { index: 3, .. }));
+//!     // ...a worker killed mid-task fails its item only, and is replaced.
+//!     assert!(matches!(pool.apply(doomed, 5), Err(PoolError::WorkerDied { .. })));
+//!     assert_eq!(pool.map(cube, [4u64], Some(100))?, [64]);
+//!     Ok(())
+//! }
+//! ```
 
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,21 @@
 //! Lab 01: processes — start and join workers, pids and exit status, a
 //! global that is not shared, and what starting a worker costs.
+//!
+//! ```
+//! use shmlab::lessons::processes::{self, ProcessesConfig};
+//!
+//! fn main() -> anyhow::Result<()> {
+//!     shmlab::entry(); // the lab's workers run their tasks in here
+//!     let report = processes::run(&ProcessesConfig { workers: 2, runs: 1 })?;
+//!     // Separate processes: a pid each, none of them ours...
+//!     assert!(report.workers.iter().all(|row| row.pid != report.parent_pid));
+//!     // ...and one that panicked or was killed is reported, not waited on forever.
+//!     let ends: Vec<&str> = report.workers.iter().map(|row| row.exit.as_str()).collect();
+//!     assert!(ends.contains(&"killed by SIGKILL"));
+//!     assert!(ends.iter().any(|end| end.starts_with("panicked")));
+//!     Ok(())
+//! }
+//! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -110,6 +126,25 @@ pub struct ProcessesReport {
 
 /// A global in every process's own memory. Workers change their copy; the
 /// parent's copy never sees it.
+///
+/// ```
+/// use std::sync::atomic::Ordering;
+/// use shmlab::lessons::processes::COUNTER;
+/// use shmlab::process;
+///
+/// fn add(n: u64) -> u64 {
+///     COUNTER.fetch_add(n, Ordering::Relaxed) + n
+/// }
+/// shmlab::task!(add);
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // a worker runs `add` in here, on its own COUNTER
+///     assert_eq!(process::spawn(add, &1000)?.join()?, 1000);
+///     assert_eq!(process::spawn(add, &1000)?.join()?, 1000); // a new process starts from 0
+///     assert_eq!(COUNTER.load(Ordering::Relaxed), 0); // and this one never saw either
+///     Ok(())
+/// }
+/// ```
 pub static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Reports who the worker is.

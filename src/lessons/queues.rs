@@ -1,5 +1,22 @@
 //! Lab 03: queues and pipes — results that arrive out of order and are put
 //! back in order by rank, then Pipe vs Queue throughput.
+//!
+//! ```
+//! use shmlab::lessons::queues::{self, QueuesConfig};
+//!
+//! fn main() -> anyhow::Result<()> {
+//!     shmlab::entry(); // the lab's workers run their tasks in here
+//!     let config = QueuesConfig { workers: 2, tasks: 8, messages: 100, sizes: vec![64] };
+//!     let report = queues::run(&config)?;
+//!     // Every rank arrived once, in whatever order the workers finished...
+//!     let mut ranks = report.arrival_order.clone();
+//!     ranks.sort_unstable();
+//!     assert_eq!(ranks, (0..8).collect::<Vec<_>>());
+//!     // ...and the rank each result carries is what puts them back in order.
+//!     assert!(report.in_order_after_sort);
+//!     Ok(())
+//! }
+//! ```
 
 use std::time::Duration;
 

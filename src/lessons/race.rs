@@ -1,4 +1,19 @@
 //! Lab 04: lost updates on a shared counter — racy vs atomic vs locked.
+//!
+//! ```
+//! use shmlab::lessons::race::{self, RaceConfig};
+//!
+//! fn main() -> anyhow::Result<()> {
+//!     shmlab::entry(); // worker processes run their tasks here
+//!     let report = race::run(&RaceConfig { workers: 2, increments: 10_000 })?;
+//!     let [racy, atomic, locked] = &report.results[..] else { panic!("three strategies") };
+//!     // `store(load() + 1)` can lose updates, never invent them...
+//!     assert!(racy.final_value <= report.expected);
+//!     // ...while one atomic step, or the two steps under a lock, lose none.
+//!     assert_eq!((atomic.lost, locked.lost), (0, 0));
+//!     Ok(())
+//! }
+//! ```
 
 use serde::Serialize;
 

@@ -59,9 +59,30 @@ use crate::shm::{DATA_OFFSET, SharedArray};
 
 /// Two workers must count at least this many times as fast as one (with
 /// nothing shared) before the lab treats them as running on two cores.
+///
+/// ```
+/// use std::path::Path;
+/// use shmlab::lessons::slots::{SCALING_THRESHOLD, Topology, shares_a_core};
+///
+/// let two = Topology::read(Path::new("/no/sysfs"), "", &[0, 1]); // two CPUs, two cores
+/// // Whatever sysfs says, the probe decides: just below the threshold is one core's worth.
+/// assert!(!shares_a_core(&two, SCALING_THRESHOLD));
+/// assert!(shares_a_core(&two, SCALING_THRESHOLD - 0.01));
+/// ```
 pub const SCALING_THRESHOLD: f64 = 1.3;
 
 /// Where Linux describes the CPUs.
+///
+/// ```
+/// use std::path::Path;
+/// use shmlab::lessons::slots::{SYSFS_CPU, parse_cpu_list};
+/// use shmlab::process::allowed_cpus;
+///
+/// // `online`: every CPU of the machine, among them those this process may use.
+/// let online = parse_cpu_list(&std::fs::read_to_string(Path::new(SYSFS_CPU).join("online"))?);
+/// assert!(allowed_cpus().iter().all(|cpu| online.contains(cpu)));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const SYSFS_CPU: &str = "/sys/devices/system/cpu";
 
 /// Options of lab 06.
@@ -369,10 +390,33 @@ pub fn shares_a_core(topology: &Topology, probe_ratio: f64) -> bool {
 /// rough line: published core-to-core figures are about 10–20 ns for a
 /// round trip between SMT siblings, 30–50 ns between cores that share an L3
 /// slice, 80 ns to several hundred across dies or sockets.
+///
+/// ```
+/// # use std::path::Path;
+/// # use shmlab::lessons::slots::Topology;
+/// # let two = Topology::read(Path::new("/no/sysfs"), "", &[0, 1]); // two CPUs, two cores
+/// use shmlab::lessons::slots::{SHARED_L1_BELOW_NS, shares_l1};
+///
+/// // Sysfs says two cores, but a round trip this fast never left one L1.
+/// assert!(shares_l1(&two, Some(SHARED_L1_BELOW_NS - 1.0)));
+/// assert!(!shares_l1(&two, Some(SHARED_L1_BELOW_NS)));
+/// ```
 pub const SHARED_L1_BELOW_NS: f64 = 25.0;
 
 /// A round trip slower than this means the two workers take turns on one
 /// CPU: the other side only answers once the scheduler lets it run.
+///
+/// ```
+/// # use std::path::Path;
+/// # use shmlab::lessons::slots::Topology;
+/// # let two = Topology::read(Path::new("/no/sysfs"), "", &[0, 1]); // two CPUs, two cores
+/// use shmlab::lessons::slots::{TAKING_TURNS_ABOVE_NS, shares_l1};
+///
+/// // Slower than this, the workers never ran at the same time: no false
+/// // sharing can show, as with one L1.
+/// assert!(!shares_l1(&two, Some(TAKING_TURNS_ABOVE_NS)));
+/// assert!(shares_l1(&two, Some(TAKING_TURNS_ABOVE_NS + 1.0)));
+/// ```
 pub const TAKING_TURNS_ABOVE_NS: f64 = 20_000.0;
 
 /// Whether a cache line written by worker 0 stays in the L1 cache that

@@ -36,27 +36,113 @@ use crate::pool::{Pool, PoolError};
 use crate::report::{self, Outcome, Report};
 
 /// The smallest `--steps`: fewer would measure nothing but overhead.
+///
+/// ```
+/// use shmlab::lessons::threads::{MIN_STEPS, ROUNDING_TOLERANCE, parts, pi_part, tolerance};
+///
+/// // The shortest run still finds π within the midpoint rule's error bound...
+/// let pi: f64 = parts(MIN_STEPS, 2).into_iter().map(pi_part).sum();
+/// let error = (pi - std::f64::consts::PI).abs();
+/// assert!(error <= tolerance(MIN_STEPS));
+/// // ...an error of the rule itself (about 8e-8), not of rounding.
+/// assert!(error > ROUNDING_TOLERANCE);
+/// ```
 pub const MIN_STEPS: u64 = 1_000;
 /// The largest `--steps`: about 15 s per single-worker run on the course
 /// machine, for each engine and repeat.
+///
+/// ```
+/// use shmlab::lessons::threads::{MAX_STEPS, ROUNDING_TOLERANCE, tolerance};
+///
+/// // At this size the rule's own error (h²/3, about 3e-21) is gone in the
+/// // rounding: the check of every π is ROUNDING_TOLERANCE alone.
+/// assert!(tolerance(MAX_STEPS) - ROUNDING_TOLERANCE < 1e-20);
+/// ```
 pub const MAX_STEPS: u64 = 10_000_000_000;
 /// A best speed-up below this means the machine did not show scaling.
+///
+/// ```
+/// use shmlab::lessons::threads::{self, SCALING_SHOWN, ThreadsConfig};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the process pool's workers run in here
+///     let config = ThreadsConfig { steps: 10_000, max_workers: 2, repeats: 1, startup_runs: 1 };
+///     let report = threads::run(&config)?;
+///     // Scaling is shown by the best speed-up, unless the machine was busy.
+///     let busy = report.background.is_some_and(|b| b.busy);
+///     assert_eq!(report.scaling_shown, !busy && report.best.speedup >= SCALING_SHOWN);
+///     Ok(())
+/// }
+/// ```
 pub const SCALING_SHOWN: f64 = 1.3;
 /// Every π must be this close to the true value, plus the midpoint rule's
 /// own error bound (see [`tolerance`]).
+///
+/// ```
+/// use shmlab::lessons::threads::{ROUNDING_TOLERANCE, parts, pi_part};
+///
+/// // One worker or four: the same midpoints, summed in another order; the
+/// // rounding differs by far less than the tolerance allows.
+/// let pi = |workers| -> f64 { parts(1_000_000, workers).into_iter().map(pi_part).sum() };
+/// assert!((pi(1) - pi(4)).abs() < ROUNDING_TOLERANCE / 100.0);
+/// ```
 pub const ROUNDING_TOLERANCE: f64 = 1e-9;
 
 /// Other processes using at least this many CPUs on average while the lab
 /// ran (or the hypervisor stealing at least [`BUSY_STEAL_PERCENT`]) make
 /// the machine "busy": its speed-ups say little.
+///
+/// ```
+/// use shmlab::lessons::threads::{self, BUSY_CPUS, BUSY_STEAL_PERCENT, ThreadsConfig};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the process pool's workers run in here
+///     let config = ThreadsConfig { steps: 10_000, max_workers: 1, repeats: 1, startup_runs: 1 };
+///     // Read from /proc/stat around the run (`None` if no clock tick passed).
+///     let meanwhile = threads::run(&config)?.background;
+///     assert!(meanwhile.is_none_or(|b| {
+///         b.busy == (b.other_cpus >= BUSY_CPUS || b.steal_percent >= BUSY_STEAL_PERCENT)
+///     }));
+///     Ok(())
+/// }
+/// ```
 pub const BUSY_CPUS: f64 = 0.25;
 /// See [`BUSY_CPUS`].
+///
+/// ```
+/// use shmlab::lessons::threads::{self, BUSY_STEAL_PERCENT, ThreadsConfig};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the process pool's workers run in here
+///     let config = ThreadsConfig { steps: 10_000, max_workers: 1, repeats: 1, startup_runs: 1 };
+///     let meanwhile = threads::run(&config)?.background; // `None` if no clock tick passed
+///     // This share of the vCPUs' time given to other guests by the hypervisor
+///     // makes the machine busy on its own, whatever ran here.
+///     assert!(meanwhile.is_none_or(|b| b.busy || b.steal_percent < BUSY_STEAL_PERCENT));
+///     Ok(())
+/// }
+/// ```
 pub const BUSY_STEAL_PERCENT: f64 = 10.0;
 
 /// Steps of the short untimed run that warms each engine up.
-pub const WARM_UP_STEPS: u64 = 1_000_000;
+pub(crate) const WARM_UP_STEPS: u64 = 1_000_000;
 
 /// The three engines, in report order.
+///
+/// ```
+/// use shmlab::lessons::threads::{self, ENGINES, Engine, ThreadsConfig};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // the process pool's workers run in here
+///     let config = ThreadsConfig { steps: 10_000, max_workers: 1, repeats: 1, startup_runs: 1 };
+///     let report = threads::run(&config)?;
+///     // One worker: one row per engine, in this order, in both tables.
+///     let timed: Vec<Engine> = report.results.iter().map(|r| r.engine).collect();
+///     let started: Vec<Engine> = report.startup.iter().map(|s| s.engine).collect();
+///     assert_eq!((timed, started), (ENGINES.to_vec(), ENGINES.to_vec()));
+///     Ok(())
+/// }
+/// ```
 pub const ENGINES: [Engine; 3] = [Engine::Threads, Engine::Rayon, Engine::Processes];
 
 /// Options of lab 12.

@@ -1,4 +1,27 @@
 //! The tour: every lab with quick defaults, one verdict each.
+//!
+//! Each stop is one lab's report cut down to its verdict. [`run`] makes all
+//! twelve stops (in a few seconds); the report shows them as a table:
+//!
+//! ```
+//! use shmlab::lessons::interleavings::{self, InterleavingsConfig};
+//! use shmlab::lessons::tour::{TourReport, TourStop};
+//! use shmlab::report::{Outcome, Report};
+//!
+//! let config = InterleavingsConfig { workers: 2, increments: 1, schedule: None };
+//! let lab07 = interleavings::run(&config)?;
+//! let stop = TourStop {
+//!     lab: lab07.outcome().lab, ok: lab07.ok(), verdict: lab07.verdict().to_string(), seconds: 0.01,
+//! };
+//! let verdict = "1 of 1 labs showed what they should, in 0.0 s.".to_string();
+//! let tour = TourReport {
+//!     outcome: Outcome { lab: "tour", ok: stop.ok, verdict },
+//!     stale_segments_removed: Vec::new(),
+//!     stops: vec![stop],
+//! };
+//! assert_eq!(tour.render().lines().nth(1), Some("lab07-interleavings   yes     0.01"));
+//! # Ok::<(), interleavings::InterleavingsError>(())
+//! ```
 
 use std::time::{Duration, Instant};
 

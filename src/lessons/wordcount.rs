@@ -30,6 +30,19 @@
 //! next separator, so no word is cut or counted twice. A worker gets
 //! `(path, start, end)` and maps that range itself: nothing but the path
 //! and two numbers crosses to it, and only the counts come back.
+//!
+//! ```
+//! use shmlab::lessons::wordcount::{Frequencies, chunk_bounds, count_chunk, generate, reference_count};
+//!
+//! // Map-reduce in one process: count each chunk on its own (map), then
+//! // merge the tables (reduce). No word is cut at a chunk's edge.
+//! let text = generate(50_000, 10);
+//! let mut merged = Frequencies::default();
+//! for (start, end) in chunk_bounds(&text, 4) {
+//!     merged.merge(&count_chunk(&text[start as usize..end as usize]));
+//! }
+//! assert_eq!(merged, reference_count(&text));
+//! ```
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -46,9 +59,27 @@ use crate::report::{self, Bar, Outcome, Report};
 
 /// The four words of the tutorials' exercise, in the order of every
 /// `[u64; 4]` in this module.
+///
+/// ```
+/// use shmlab::lessons::wordcount::{TARGETS, count_four};
+///
+/// let four = count_four(b"The girl's dog saw a cat. A dog!");
+/// let named: Vec<(&str, u64)> = TARGETS.into_iter().zip(four).collect();
+/// assert_eq!(named, [("dog", 2), ("cat", 1), ("boy", 0), ("girl", 1)]);
+/// ```
 pub const TARGETS: [&str; 4] = ["dog", "cat", "boy", "girl"];
 
 /// The default seed of the corpus generator.
+///
+/// ```
+/// use shmlab::lessons::wordcount::{DEFAULT_SEED, count_four, generate};
+///
+/// // Lab 10 without `--seed` counts the same corpus on every run (the Python
+/// // twin generates it too), so its counts can be compared run to run.
+/// let corpus = generate(100_000, DEFAULT_SEED);
+/// assert_eq!(count_four(&corpus), count_four(&generate(100_000, DEFAULT_SEED)));
+/// assert_ne!(corpus, generate(100_000, DEFAULT_SEED + 1)); // `--seed 11`: another text
+/// ```
 pub const DEFAULT_SEED: u64 = 10;
 
 /// Whether `b` is part of a word: an ASCII letter.
@@ -1573,6 +1604,15 @@ const CODAS: [&str; 31] = [
     "nt", "p", "r", "rd", "rk", "rn", "s", "sh", "ss", "st", "t", "th", "x",
 ];
 /// Different words in the generator's vocabulary.
+///
+/// ```
+/// use shmlab::lessons::wordcount::{VOCABULARY, count_words, generate};
+///
+/// // Zipf-like: a few words are everywhere and most are rare, so a megabyte
+/// // of text meets only part of the vocabulary (17 417 words of it here).
+/// let distinct = count_words(&generate(1_000_000, 1)).distinct();
+/// assert!((VOCABULARY / 2..VOCABULARY).contains(&distinct));
+/// ```
 pub const VOCABULARY: usize = 30_000;
 /// Lines are wrapped before this many bytes.
 const LINE: usize = 72;

@@ -81,9 +81,9 @@ impl Sink for Stream {
 /// It reads its input as the workers need it. The items read and not yet
 /// returned are at most the larger of [`LOOKAHEAD`] chunks per worker and
 /// enough to fill every worker's queue ([`MAX_QUEUED`] items each) — the
-/// latter only while the arguments average less than
-/// [`LOOKAHEAD_BYTES`] / that many bytes. Dropping it cancels the items not
-/// yet started.
+/// latter only while the arguments average less than `LOOKAHEAD_BYTES`
+/// (16 MiB) / that many bytes. Dropping it cancels the items not yet
+/// started.
 ///
 /// ```
 /// use shmlab::lessons::pool::cube;

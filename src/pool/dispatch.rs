@@ -36,8 +36,32 @@ use crate::process::{self, Worker, WorkerError};
 use crate::sync::Deadline;
 
 /// How much work (estimated) to keep queued at each worker.
-pub const QUEUE_TIME: Duration = Duration::from_millis(1);
+pub(crate) const QUEUE_TIME: Duration = Duration::from_millis(1);
 /// The most items queued at one worker, however tiny its tasks.
+///
+/// A mapping call reads that many items ahead for every worker, when its
+/// chunks are small (see [`Imap`](super::Imap)):
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use shmlab::lessons::pool::cube;
+/// use shmlab::pool::{LOOKAHEAD, MAX_QUEUED, Pool};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their loop in here
+///     let pool = Pool::new(1)?;
+///     let read = AtomicUsize::new(0);
+///     let endless = (0u64..).inspect(|_| {
+///         read.fetch_add(1, Ordering::Relaxed);
+///     });
+///     // Chunks of one: LOOKAHEAD chunks would be 8 items, a worker's queue is more.
+///     let mut cubes = pool.imap(cube, endless, Some(1))?;
+///     assert_eq!(cubes.next().transpose()?, Some(0));
+///     let n = read.load(Ordering::Relaxed);
+///     assert!(n > LOOKAHEAD && n <= MAX_QUEUED + 1, "{n} items read for one result");
+///     Ok(())
+/// }
+/// ```
 pub const MAX_QUEUED: usize = 512;
 /// Chunks queued at a worker whatever their estimated time: the one it
 /// runs and the next.

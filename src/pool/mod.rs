@@ -97,7 +97,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use calls::{AsyncResult, Imap, Status};
-pub use dispatch::{MAX_QUEUED, QUEUE_TIME};
+pub use dispatch::MAX_QUEUED;
 
 use crate::channel::{ChannelError, event};
 use crate::element::ElementType;
@@ -108,10 +108,31 @@ use crate::sync::FutexWord;
 
 /// Chunks per worker a mapping call keeps submitted and not yet returned
 /// to its caller.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use shmlab::lessons::pool::cube;
+/// use shmlab::pool::{LOOKAHEAD, Pool};
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // pool workers run their loop in here
+///     let pool = Pool::new(2)?;
+///     let pulled = AtomicUsize::new(0);
+///     let input = (0u64..).inspect(|_| {
+///         pulled.fetch_add(1, Ordering::Relaxed);
+///     });
+///     // An endless input in chunks of 100: the call reads LOOKAHEAD chunks
+///     // per worker ahead of what it returned, and no further.
+///     let first: Vec<u64> = pool.imap(cube, input, Some(100))?.take(3).collect::<Result<_, _>>()?;
+///     assert_eq!(first, [0, 1, 8]);
+///     assert!(pulled.load(Ordering::Relaxed) <= (LOOKAHEAD * pool.workers() + 1) * 100);
+///     Ok(())
+/// }
+/// ```
 pub const LOOKAHEAD: usize = 8;
 /// A mapping call's look-ahead in bytes of encoded arguments, at most
 /// (unless [`LOOKAHEAD`] chunks per worker need more).
-pub const LOOKAHEAD_BYTES: usize = 16 << 20;
+pub(crate) const LOOKAHEAD_BYTES: usize = 16 << 20;
 
 /// Why a pool call failed.
 ///

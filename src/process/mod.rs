@@ -63,6 +63,32 @@ pub use worker::{Exited, Worker, WorkerError, entry, spawn};
 
 /// The environment variable that makes a process a worker; its value names
 /// the task.
+///
+/// ```
+/// use shmlab::process::{self, TASK_ENV};
+///
+/// /// The task this process was started for (from `/proc/self/environ`, the
+/// /// environment it started with), and whether TASK_ENV is still set.
+/// fn started_for(_: ()) -> (Option<String>, bool) {
+///     let environ = std::fs::read("/proc/self/environ").expect("Linux has /proc");
+///     let prefix = format!("{TASK_ENV}=");
+///     let task = environ.split(|&b| b == 0).find_map(|var| var.strip_prefix(prefix.as_bytes()));
+///     let task = task.map(|name| String::from_utf8_lossy(name).into_owned());
+///     (task, std::env::var_os(TASK_ENV).is_some())
+/// }
+/// shmlab::task!(started_for);
+///
+/// fn main() -> anyhow::Result<()> {
+///     shmlab::entry(); // a worker reads TASK_ENV here, removes it and runs that task
+///     assert!(std::env::var_os(TASK_ENV).is_none()); // this process is no worker
+///     let worker = process::spawn(started_for, &())?;
+///     let task = worker.task().to_string();
+///     // Started with TASK_ENV=<the task>; gone by the time the task runs, so
+///     // programs the worker starts are no workers.
+///     assert_eq!(worker.join()?, (Some(task), false));
+///     Ok(())
+/// }
+/// ```
 pub const TASK_ENV: &str = "SHMLAB_WORKER_TASK";
 
 /// Whether process `pid` exists and is not a zombie.
