@@ -36,6 +36,7 @@
 //! }
 //! ```
 
+use std::io::Write;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
@@ -86,7 +87,10 @@ pub(crate) fn install_interrupt_handler() {
     // program); either way there is nothing more to do.
     let _ = ctrlc::set_handler(|| {
         let segments = remove_owned_segments();
-        eprintln!(
+        // Not eprintln!: it panics when stderr is a closed pipe, and then
+        // the process would never reach _exit.
+        let _ = writeln!(
+            std::io::stderr(),
             "\ninterrupted: removed {segments} shared memory segment(s); workers exit with this process"
         );
         // SAFETY: _exit ends the process at once, without running atexit

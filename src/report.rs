@@ -217,16 +217,26 @@ impl Bar {
     }
 }
 
-/// The median of `values` (0 when empty).
+/// The median of `values` (0 when empty; the mean of the two middle values
+/// of an even count).
 ///
 /// ```
 /// use shmlab::report::median;
 ///
 /// assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+/// assert_eq!(median(&[1.0, 4.0]), 2.5);
 /// assert_eq!(median(&[]), 0.0);
 /// ```
 pub fn median(values: &[f64]) -> f64 {
-    percentile(values, 0.5)
+    if values.len() % 2 == 1 || values.is_empty() {
+        return percentile(values, 0.5);
+    }
+    // An even count has two middle values: their mean (nearest rank would
+    // pick the upper one, so two repeats would report the slower run).
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let upper = sorted.len() / 2;
+    (sorted[upper - 1] + sorted[upper]) / 2.0
 }
 
 /// The `q`-quantile (0.0..=1.0, nearest rank) of `values` (0 when empty).
@@ -248,6 +258,7 @@ mod tests {
     fn median_and_percentiles() {
         assert_eq!(median(&[]), 0.0);
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0]), 2.5, "two middle values: their mean");
         assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0, 5.0], 1.0), 5.0);
         assert_eq!(percentile(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.0), 1.0);
     }

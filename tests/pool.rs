@@ -21,6 +21,10 @@ fn main() {
         ("starmap_passes_two_arguments", starmap_passes_two_arguments),
         ("imap_reads_its_input_lazily", imap_reads_its_input_lazily),
         (
+            "imap_of_large_arguments_neither_hangs_nor_hoards",
+            imap_of_large_arguments_neither_hangs_nor_hoards,
+        ),
+        (
             "imap_unordered_returns_every_result",
             imap_unordered_returns_every_result,
         ),
@@ -182,6 +186,53 @@ fn imap_reads_its_input_lazily() -> anyhow::Result<()> {
     );
     // The cancelled rest does not block the next call.
     ensure!(pool.map(cube, 0..10u64, None)?[9] == 729);
+    Ok(())
+}
+
+fn byte_len(text: String) -> usize {
+    text.len()
+}
+shmlab::task!(byte_len);
+
+/// 512 KiB arguments, one per chunk, on one worker. Two bugs met here: the
+/// caller, its wait for results timed out, asked the pool whether it had
+/// settled while holding the stream's lock, as the dispatcher (holding the
+/// pool's lock while a large frame streamed) wanted the stream's — a
+/// deadlock; and the first read took workers × MAX_QUEUED items whatever
+/// their size (272 MB for this input).
+fn imap_of_large_arguments_neither_hangs_nor_hoards() -> anyhow::Result<()> {
+    const ITEM: usize = 512 << 10;
+    let pulled = std::sync::Arc::new(AtomicUsize::new(0));
+    let (done, finished) = std::sync::mpsc::channel();
+    // A thread of its own, not scoped: if the deadlock came back, the test
+    // must fail after its timeout instead of waiting to join a stuck thread.
+    let counter = pulled.clone();
+    std::thread::spawn(move || {
+        let run = || -> anyhow::Result<(Option<usize>, usize, Vec<usize>)> {
+            let pool = Pool::new(1)?;
+            let input = (0..80).map(|i| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                char::from(b'a' + (i % 26) as u8).to_string().repeat(ITEM)
+            });
+            let mut results = pool.imap(byte_len, input, Some(1))?;
+            let first = results.next().transpose()?;
+            let read_for_first = counter.load(Ordering::Relaxed);
+            let rest = results.collect::<Result<Vec<usize>, _>>()?;
+            Ok((first, read_for_first, rest))
+        };
+        let _ = done.send(run().map_err(|e| e.to_string()));
+    });
+    let (first, read_for_first, rest) = finished
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .context("imap hung (the lock-order deadlock)")?
+        .map_err(anyhow::Error::msg)?;
+    ensure!(first == Some(ITEM), "first result {first:?}");
+    // 16 MiB of look-ahead is 32 items of 512 KiB; far from 512.
+    ensure!(
+        read_for_first <= 64,
+        "read {read_for_first} items of 512 KiB to return the first"
+    );
+    ensure!(rest.len() == 79 && rest.iter().all(|&n| n == ITEM));
     Ok(())
 }
 

@@ -1117,7 +1117,7 @@ pub struct Row {
 /// The JSON of lab 11: `lab`, `ok`, `verdict`, `samples`, `master_seed`,
 /// `batch`, `tasks`, `steps`, `cpus`, `max_workers`, `repeats`, `kernel`
 /// (`avx512`, `avx2` or `portable`), `background: {other_cpus, busy}`
-/// (`null` without `/proc`), `pitfall: {workers, samples_per_worker,
+/// (`null` without `/proc`, or when the run was too short for a clock tick to pass), `pitfall: {workers, samples_per_worker,
 /// state, pids, per_worker_estimates, all_equal, estimate, error,
 /// standard_error_if_independent}`, `fixed: {workers, tasks, pids,
 /// tasks_per_worker, per_worker_estimates, hits, estimate, error,
@@ -1477,19 +1477,29 @@ fn verdict(
 ) -> String {
     let mut wrong = Vec::new();
     if !checks.pitfall_equal {
-        wrong.push("workers given the same state did NOT return the same estimate");
+        wrong.push(String::from(
+            "workers given the same state did NOT return the same estimate",
+        ));
     }
     if !checks.fixed_differ {
-        wrong.push("workers with per-batch seeds returned identical estimates");
+        wrong.push(String::from(
+            "workers with per-batch seeds returned identical estimates",
+        ));
     }
     if !checks.reproducible {
-        wrong.push("the hits differed between engines or worker counts");
+        wrong.push(String::from(
+            "the hits differed between engines or worker counts",
+        ));
     }
     if !checks.mc_close {
-        wrong.push("a Monte Carlo estimate was more than 6 standard errors from π");
+        wrong.push(format!(
+            "a Monte Carlo estimate was more than {SIGMAS} standard errors from π"
+        ));
     }
     if !checks.midpoint_close {
-        wrong.push("a midpoint-rule π was off by more than its error bound");
+        wrong.push(String::from(
+            "a midpoint-rule π was off by more than its error bound",
+        ));
     }
     if !wrong.is_empty() {
         return format!("FAILED: {} (see above)", wrong.join("; "));

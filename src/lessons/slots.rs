@@ -649,7 +649,7 @@ pub struct Ratio {
 /// line}], shared_lines}]`; `max_workers`, `repeats`; `results: [{strategy,
 /// workers, increments_per_worker, ops_per_s, exact}]`; `ratios: [{workers,
 /// padded_over_unpadded}]`; `padded_over_unpadded` (at `max_workers`); and
-/// `background: {other_cpus, busy}` (`null` without `/proc`).
+/// `background: {other_cpus, busy}` (`null` without `/proc`, or when the run was too short for a clock tick to pass).
 ///
 /// ```
 /// use std::time::Duration;
@@ -703,7 +703,7 @@ pub struct SlotsReport {
     pub ratios: Vec<Ratio>,
     /// padded ÷ unpadded at `max_workers`.
     pub padded_over_unpadded: Option<f64>,
-    /// What the rest of the machine did meanwhile (`null` without `/proc`).
+    /// What the rest of the machine did meanwhile (`null` without `/proc`, or when the run was too short for a clock tick to pass).
     pub background: Option<Background>,
 }
 

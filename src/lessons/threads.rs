@@ -672,7 +672,7 @@ pub struct ThreadsReport {
     /// Whether the best speed-up reached [`SCALING_SHOWN`] on a machine
     /// that was not busy (see [`Background`]).
     pub scaling_shown: bool,
-    /// What other processes did meanwhile (`null` without `/proc`).
+    /// What other processes did meanwhile (`null` without `/proc`, or when the run was too short for a clock tick to pass).
     pub background: Option<Background>,
     /// One row per engine and worker count, engine by engine.
     pub results: Vec<RunResult>,

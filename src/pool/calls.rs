@@ -230,16 +230,28 @@ where
         }
     }
 
-    /// Reads input and submits chunks until the look-ahead is full.
-    fn feed(&mut self) {
+    /// How many items may be read and not yet returned: [`LOOKAHEAD`] chunks
+    /// per worker, or a full queue at every worker if the arguments seen so
+    /// far are small enough for that to stay within `LOOKAHEAD_BYTES`.
+    /// Recomputed after every chunk: before the first item there is no
+    /// average size, and a first read of `workers × MAX_QUEUED` large items
+    /// took hundreds of megabytes.
+    fn lookahead(&self) -> usize {
         let workers = self.inner.workers;
         let by_chunks = LOOKAHEAD * workers * self.chunksize;
-        let average = self.encoded_bytes / self.read.max(1);
+        if self.read == 0 {
+            return by_chunks;
+        }
+        let average = self.encoded_bytes / self.read;
         let by_queues = (workers * MAX_QUEUED).min(LOOKAHEAD_BYTES / average.max(1));
-        let limit = by_chunks.max(by_queues);
+        by_chunks.max(by_queues)
+    }
+
+    /// Reads input and submits chunks until the look-ahead is full.
+    fn feed(&mut self) {
         let mut chunks = Vec::new();
         let mut local_failures = Vec::new();
-        while self.outstanding < limit {
+        while self.outstanding < self.lookahead() {
             let Some(input) = self.input.as_mut() else {
                 break;
             };
@@ -309,12 +321,21 @@ where
                 .wait_timeout(state, RECHECK)
                 .unwrap_or_else(|e| e.into_inner());
             state = next;
-            if timed_out.timed_out() && state.arrived.is_empty() && self.inner.settled() {
-                // Cannot happen (the dispatcher fails every chunk it holds
-                // before it settles), but a caller must never wait forever.
+            if timed_out.timed_out() && state.arrived.is_empty() {
+                // Ask the pool with this stream's lock released: the
+                // dispatcher takes the pool's lock and then a stream's (to
+                // deliver), so holding ours while asking for the pool's
+                // would be the opposite order — a deadlock (it was, with
+                // large arguments streaming through a pipe).
                 drop(state);
-                self.fail_missing();
-                return;
+                if self.inner.settled() {
+                    // Cannot happen (the dispatcher fails every chunk it
+                    // holds before it settles), but a caller must never
+                    // wait forever.
+                    self.fail_missing();
+                    return;
+                }
+                state = lock(&self.stream.state);
             }
         }
     }
