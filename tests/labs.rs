@@ -74,6 +74,14 @@ fn lab01_reports_workers_globals_and_start_cost() {
             .as_str()
             .is_some_and(|e| e.starts_with("panicked"))
     }));
+    // Each hello worker saw the lab as its parent; the failing ones say
+    // nothing.
+    let parents: Vec<&Value> = workers.iter().map(|w| &w["parent_pid"]).collect();
+    assert!(
+        parents[..3].iter().all(|&p| *p == r["parent_pid"]),
+        "{parents:?}"
+    );
+    assert!(parents[3..].iter().all(|p| p.is_null()), "{parents:?}");
     assert_eq!(r["global_in_parent"], 0);
     assert_eq!(
         r["global_in_workers"],

@@ -63,6 +63,7 @@ struct Hello {
 /// let row = WorkerRow {
 ///     task: "linger (killed)",
 ///     pid: 4242,
+///     parent_pid: None,
 ///     exit: "killed by SIGKILL".to_string(),
 ///     as_expected: true,
 /// };
@@ -76,6 +77,9 @@ pub struct WorkerRow {
     pub task: &'static str,
     /// Its pid.
     pub pid: u32,
+    /// Its parent's pid as the worker itself saw it (`getppid()`), for the
+    /// workers that report back (`None` for the ones that fail on purpose).
+    pub parent_pid: Option<u32>,
     /// How it ended, e.g. `exit 0`, `panicked (exit 101): ...`,
     /// `killed by SIGKILL`.
     pub exit: String,
@@ -84,7 +88,7 @@ pub struct WorkerRow {
 }
 
 /// The JSON of lab 01: `lab`, `ok`, `verdict`, `parent_pid`, `workers:
-/// [{task, pid, exit, as_expected}]`, `global_in_workers`,
+/// [{task, pid, parent_pid, exit, as_expected}]`, `global_in_workers`,
 /// `global_in_parent`, `runs`, `start_ms_median`, `start_ms_p90`,
 /// `start_ms_min`.
 ///
@@ -220,6 +224,7 @@ pub fn run(config: &ProcessesConfig) -> Result<ProcessesReport, WorkerError> {
         rows.push(WorkerRow {
             task: "hello",
             pid,
+            parent_pid: result.as_ref().ok().map(|h| h.parent_pid),
             exit: describe(&result),
             as_expected,
         });
@@ -232,6 +237,7 @@ pub fn run(config: &ProcessesConfig) -> Result<ProcessesReport, WorkerError> {
     rows.push(WorkerRow {
         task: "fail",
         pid,
+        parent_pid: None,
         as_expected: matches!(result, Err(WorkerError::Panicked { .. })),
         exit: describe(&result),
     });
@@ -244,6 +250,7 @@ pub fn run(config: &ProcessesConfig) -> Result<ProcessesReport, WorkerError> {
     rows.push(WorkerRow {
         task: "linger (killed)",
         pid,
+        parent_pid: None,
         as_expected: matches!(
             result,
             Err(WorkerError::Killed {
@@ -317,11 +324,12 @@ impl Report for ProcessesReport {
 
     fn render(&self) -> String {
         let mut out = format!(
-            "parent pid {}\n\n{:<16} {:>8}  {}\n",
-            self.parent_pid, "task", "pid", "how it ended"
+            "parent pid {}\n\n{:<16} {:>8} {:>11}  {}\n",
+            self.parent_pid, "task", "pid", "its parent", "how it ended"
         );
         for r in &self.workers {
-            out += &format!("{:<16} {:>8}  {}\n", r.task, r.pid, r.exit);
+            let parent = r.parent_pid.map_or("-".to_string(), |p| p.to_string());
+            out += &format!("{:<16} {:>8} {:>11}  {}\n", r.task, r.pid, parent, r.exit);
         }
         out += &format!(
             "\nCOUNTER after each worker added 1000 to it: {:?}\nCOUNTER in the parent: {}\n",
