@@ -201,7 +201,11 @@ pub trait Counting {
     /// assert_eq!(Slots { stride: 2 }.cells(4), 8); // a padded slot each
     /// assert_eq!(MapReduce.cells(4), 0); // nothing shared
     /// ```
-    fn cells(&self, workers: usize) -> usize;
+    ///
+    /// By default one: the strategies of lab 04 share a single counter.
+    fn cells(&self, _workers: usize) -> usize {
+        1
+    }
     /// Worker `index` adds 1, `n` times. Returns what it kept privately
     /// (map-reduce's local count; 0 for strategies that count in shared
     /// memory).
@@ -239,7 +243,11 @@ pub trait Counting {
     /// assert_eq!(slots.total(&counts, &[0, 0]), 5); // two workers' slots
     /// # Ok(()) }
     /// ```
-    fn total<L: RawLock>(&self, counts: &Cells<'_, i64, L>, returned: &[i64]) -> i64;
+    ///
+    /// By default the single shared counter, cell 0.
+    fn total<L: RawLock>(&self, counts: &Cells<'_, i64, L>, _returned: &[i64]) -> i64 {
+        counts.load(0).unwrap_or_default()
+    }
 }
 
 /// `store(load() + 1)` on one shared cell.
@@ -340,14 +348,7 @@ pub struct Slots {
 #[derive(Debug, Clone, Copy)]
 pub struct MapReduce;
 
-fn first_cell<L: RawLock>(counts: &Cells<'_, i64, L>) -> i64 {
-    counts.load(0).unwrap_or_default()
-}
-
 impl Counting for Racy {
-    fn cells(&self, _workers: usize) -> usize {
-        1
-    }
     fn work<L: RawLock>(
         &self,
         c: &Cells<'_, i64, L>,
@@ -357,15 +358,9 @@ impl Counting for Racy {
         (0..n).for_each(|_| racy_increment(c));
         Ok(0)
     }
-    fn total<L: RawLock>(&self, c: &Cells<'_, i64, L>, _: &[i64]) -> i64 {
-        first_cell(c)
-    }
 }
 
 impl Counting for Atomic {
-    fn cells(&self, _workers: usize) -> usize {
-        1
-    }
     fn work<L: RawLock>(
         &self,
         c: &Cells<'_, i64, L>,
@@ -375,15 +370,9 @@ impl Counting for Atomic {
         (0..n).for_each(|_| atomic_increment(c));
         Ok(0)
     }
-    fn total<L: RawLock>(&self, c: &Cells<'_, i64, L>, _: &[i64]) -> i64 {
-        first_cell(c)
-    }
 }
 
 impl Counting for Locked {
-    fn cells(&self, _workers: usize) -> usize {
-        1
-    }
     fn work<L: RawLock>(
         &self,
         c: &Cells<'_, i64, L>,
@@ -394,9 +383,6 @@ impl Counting for Locked {
             locked_increment(c)?;
         }
         Ok(0)
-    }
-    fn total<L: RawLock>(&self, c: &Cells<'_, i64, L>, _: &[i64]) -> i64 {
-        first_cell(c)
     }
 }
 
@@ -784,6 +770,22 @@ mod across {
             Strategy::LockedOs => count_with::<OsMutex>(pool, strategy, workers, increments),
             _ => count_with::<FutexLock>(pool, strategy, workers, increments),
         }
+    }
+
+    /// Increments per worker so that one run of `strategy` takes about
+    /// `run_time`: a short probe run first, since strategies differ by a
+    /// factor of 100 (labs 06 and 08).
+    pub(crate) fn calibrate(
+        pool: &Pool,
+        strategy: Strategy,
+        workers: usize,
+        run_time: Duration,
+    ) -> Result<u64, CountError> {
+        let probe = 200_000;
+        let run = count_in(pool, strategy, workers, probe)?;
+        let per_worker_per_s = run.ops_per_s / workers as f64;
+        let n = (per_worker_per_s * run_time.as_secs_f64()) as u64;
+        Ok(n.clamp(probe, 4_000_000_000))
     }
 
     fn count_with<L: RawLock>(

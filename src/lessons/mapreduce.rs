@@ -178,21 +178,6 @@ pub enum MapReduceError {
     },
 }
 
-/// Increments per worker so that one run takes about `run_time`: a short
-/// calibration run first, since strategies differ by a factor of 100.
-fn calibrate(
-    pool: &Pool,
-    strategy: Strategy,
-    workers: usize,
-    run_time: Duration,
-) -> Result<u64, CountError> {
-    let probe = 200_000;
-    let run = count_in(pool, strategy, workers, probe)?;
-    let per_worker_per_s = run.ops_per_s / workers as f64;
-    let n = (per_worker_per_s * run_time.as_secs_f64()) as u64;
-    Ok(n.clamp(probe, 4_000_000_000))
-}
-
 /// Runs lab 08.
 ///
 /// ```
@@ -219,7 +204,7 @@ pub fn run(config: &MapReduceConfig) -> Result<MapReduceReport, MapReduceError> 
     for workers in 1..=config.max_workers {
         let mut row = Vec::new();
         for &strategy in &config.strategies {
-            let n = calibrate(&pool, strategy, workers, config.run_time)?;
+            let n = crate::counting::calibrate(&pool, strategy, workers, config.run_time)?;
             let mut rates = Vec::with_capacity(config.repeats);
             let mut exact = true;
             for _ in 0..config.repeats {

@@ -556,8 +556,8 @@ pub fn midpoint_tolerance(steps: u64) -> f64 {
     ROUNDING_TOLERANCE + h * h / 3.0
 }
 
-/// `|x − π|`, infinite for a NaN.
-fn distance(x: f64) -> f64 {
+/// `|x − π|`, infinite for a NaN (so a NaN is never "close").
+pub(crate) fn distance(x: f64) -> f64 {
     if x.is_nan() {
         f64::INFINITY
     } else {

@@ -841,20 +841,6 @@ pub fn line_round_trip(pool: &Pool, rounds: u64) -> Result<Option<f64>, SlotsErr
     Ok((!blocks.is_empty()).then(|| report::median(&blocks)))
 }
 
-/// Increments per worker so that one run takes about `run_time`.
-fn calibrate(
-    pool: &Pool,
-    strategy: Strategy,
-    workers: usize,
-    run_time: Duration,
-) -> Result<u64, CountError> {
-    let probe = 200_000;
-    let run = count_in(pool, strategy, workers, probe)?;
-    let per_worker_per_s = run.ops_per_s / workers as f64;
-    let n = (per_worker_per_s * run_time.as_secs_f64()) as u64;
-    Ok(n.clamp(probe, 4_000_000_000))
-}
-
 const TABLE: [Strategy; 3] = [Strategy::Slots, Strategy::PaddedSlots, Strategy::MapReduce];
 
 /// One (strategy, workers) cell being measured.
@@ -898,7 +884,12 @@ pub fn run(config: &SlotsConfig) -> Result<SlotsReport, SlotsError> {
                 cells.push(Cell {
                     strategy,
                     workers,
-                    increments: calibrate(&pool, strategy, workers, config.run_time)?,
+                    increments: crate::counting::calibrate(
+                        &pool,
+                        strategy,
+                        workers,
+                        config.run_time,
+                    )?,
                     rates: Vec::with_capacity(repeats),
                     exact: true,
                 });

@@ -30,8 +30,15 @@
 use std::f64::consts::PI;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+// Lab 11 already splits the midpoint integral into strided parts and knows
+// how close to π a result must be; lab 12 runs the same parts on threads,
+// rayon and processes (its own `pi_part` keeps the plain loop it times).
+pub use super::background::BUSY_CPUS;
+use super::montecarlo::distance;
+pub use super::montecarlo::midpoint_tolerance as tolerance;
+pub use super::montecarlo::{Part, ROUNDING_TOLERANCE, parts};
 use crate::pool::{Pool, PoolError};
 use crate::report::{self, Outcome, Report};
 
@@ -75,22 +82,10 @@ pub const MAX_STEPS: u64 = 10_000_000_000;
 /// }
 /// ```
 pub const SCALING_SHOWN: f64 = 1.3;
-/// Every π must be this close to the true value, plus the midpoint rule's
-/// own error bound (see [`tolerance`]).
-///
-/// ```
-/// use shmlab::lessons::threads::{ROUNDING_TOLERANCE, parts, pi_part};
-///
-/// // One worker or four: the same midpoints, summed in another order; the
-/// // rounding differs by far less than the tolerance allows.
-/// let pi = |workers| -> f64 { parts(1_000_000, workers).into_iter().map(pi_part).sum() };
-/// assert!((pi(1) - pi(4)).abs() < ROUNDING_TOLERANCE / 100.0);
-/// ```
-pub const ROUNDING_TOLERANCE: f64 = 1e-9;
 
-/// Other processes using at least this many CPUs on average while the lab
-/// ran (or the hypervisor stealing at least [`BUSY_STEAL_PERCENT`]) make
-/// the machine "busy": its speed-ups say little.
+/// Other processes using at least [`BUSY_CPUS`] on average while the lab
+/// ran, or the hypervisor stealing at least this percentage of the vCPUs'
+/// time, make the machine "busy": its speed-ups say little.
 ///
 /// ```
 /// use shmlab::lessons::threads::{self, BUSY_CPUS, BUSY_STEAL_PERCENT, ThreadsConfig};
@@ -103,22 +98,6 @@ pub const ROUNDING_TOLERANCE: f64 = 1e-9;
 ///     assert!(meanwhile.is_none_or(|b| {
 ///         b.busy == (b.other_cpus >= BUSY_CPUS || b.steal_percent >= BUSY_STEAL_PERCENT)
 ///     }));
-///     Ok(())
-/// }
-/// ```
-pub const BUSY_CPUS: f64 = 0.25;
-/// See [`BUSY_CPUS`].
-///
-/// ```
-/// use shmlab::lessons::threads::{self, BUSY_STEAL_PERCENT, ThreadsConfig};
-///
-/// fn main() -> anyhow::Result<()> {
-///     shmlab::entry(); // the process pool's workers run in here
-///     let config = ThreadsConfig { steps: 10_000, max_workers: 1, repeats: 1, startup_runs: 1 };
-///     let meanwhile = threads::run(&config)?.background; // `None` if no clock tick passed
-///     // This share of the vCPUs' time given to other guests by the hypervisor
-///     // makes the machine busy on its own, whatever ran here.
-///     assert!(meanwhile.is_none_or(|b| b.busy || b.steal_percent < BUSY_STEAL_PERCENT));
 ///     Ok(())
 /// }
 /// ```
@@ -209,47 +188,6 @@ impl Engine {
     }
 }
 
-/// One worker's share of the integration: the steps `index`,
-/// `index + parts`, `index + 2·parts`, … below `steps`.
-///
-/// ```
-/// use shmlab::lessons::threads::{Part, pi_part};
-///
-/// // Steps 1, 4, 7, ... of 10: a third of the integral's midpoints.
-/// let part = Part { steps: 10, parts: 3, index: 1 };
-/// let whole = Part { steps: 10, parts: 1, index: 0 };
-/// assert!(pi_part(part) < pi_part(whole) / 2.0);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Part {
-    /// Steps of the whole integral.
-    pub steps: u64,
-    /// Parts the steps are split into (the stride).
-    pub parts: u64,
-    /// This part's first step, `0..parts`.
-    pub index: u64,
-}
-
-/// The `workers` strided parts of an integration with `steps` steps.
-///
-/// ```
-/// use shmlab::lessons::threads::parts;
-///
-/// let p = parts(10, 3);
-/// assert_eq!(p.len(), 3);
-/// assert_eq!((p[2].index, p[2].parts, p[2].steps), (2, 3, 10));
-/// ```
-pub fn parts(steps: u64, workers: usize) -> Vec<Part> {
-    let parts = workers.max(1) as u64;
-    (0..parts)
-        .map(|index| Part {
-            steps,
-            parts,
-            index,
-        })
-        .collect()
-}
-
 /// This part's share of π: `h · Σ 4/(1 + x²)` over its steps, with
 /// `x = (i + ½)·h` and `h = 1/steps`. The sum of all parts is π.
 ///
@@ -289,31 +227,6 @@ fn nothing(x: u64) -> u64 {
     x
 }
 crate::task!(nothing);
-
-/// How far from π a result may be: [`ROUNDING_TOLERANCE`] plus the
-/// midpoint rule's error bound `h²/24 · max|f''| = h²/3` (with
-/// `f(x) = 4/(1+x²)`, `max|f''| = 8` at 0).
-///
-/// ```
-/// use shmlab::lessons::threads::{ROUNDING_TOLERANCE, parts, pi_part, tolerance};
-///
-/// let coarse: f64 = parts(100, 2).into_iter().map(pi_part).sum();
-/// assert!((coarse - std::f64::consts::PI).abs() <= tolerance(100)); // 100 steps: about 3e-5
-/// assert!(tolerance(1_000_000_000) < 2.0 * ROUNDING_TOLERANCE);
-/// ```
-pub fn tolerance(steps: u64) -> f64 {
-    let h = 1.0 / steps.max(1) as f64;
-    ROUNDING_TOLERANCE + h * h / 3.0
-}
-
-/// `|x - π|`, infinite for a NaN (so a NaN is never "close").
-fn distance(x: f64) -> f64 {
-    if x.is_nan() {
-        f64::INFINITY
-    } else {
-        (x - PI).abs()
-    }
-}
 
 /// Clock ticks of the CPUs this process may run on and of this process,
 /// from `/proc`.
