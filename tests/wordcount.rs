@@ -434,6 +434,23 @@ fn lab(args: &[&str]) -> anyhow::Result<std::process::Output> {
     Ok(Command::new(LAB).args(args).output()?)
 }
 
+/// The lab's JSON report on an existing corpus, one repeat; it must succeed.
+fn corpus_report(corpus: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let out = lab(&[
+        "--corpus",
+        &corpus.to_string_lossy(),
+        "--repeats",
+        "1",
+        "--json",
+    ])?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
 fn the_lab_reports_and_cleans_up() -> anyhow::Result<()> {
     let child = Command::new(LAB)
         .args([
@@ -519,38 +536,14 @@ fn the_lab_reports_and_cleans_up() -> anyhow::Result<()> {
         "made corpus"
     );
     let edge = TempFile::new(b"Dog\xffcat dog's GIRL")?;
-    let out = lab(&[
-        "--corpus",
-        &edge.0.to_string_lossy(),
-        "--repeats",
-        "1",
-        "--json",
-    ])?;
-    ensure!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let r = corpus_report(&edge.0)?;
     ensure!(
         r["counts"] == serde_json::json!({"dog": 2, "cat": 1, "boy": 0, "girl": 1}),
         "{r:#}"
     );
     ensure!(r["generated"] == false && edge.0.exists(), "{r:#}");
     let empty = TempFile::new(b"")?;
-    let out = lab(&[
-        "--corpus",
-        &empty.0.to_string_lossy(),
-        "--repeats",
-        "1",
-        "--json",
-    ])?;
-    ensure!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let r = corpus_report(&empty.0)?;
     ensure!(
         r["bytes"] == 0 && r["words"] == 0 && r["ok"] == true,
         "{r:#}"
